@@ -1,0 +1,219 @@
+"""Uncertain quantities with their sources: the one numeric type of the atlas.
+
+Every number in the atlas that is not an identifier, a date or a count of people in a documented
+case is an :class:`Estimate`: a point, a range or a median with a 90th percentile, and the ids of
+the sources it comes from.
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+# Slugs: lowercase letters and digits in dash-separated words, e.g. "tumen-ice-walk".
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+
+# The z-score of the 90th percentile of a standard normal; a property of the normal law, not a
+# tuned constant.
+_Z90 = NormalDist().inv_cdf(0.9)
+
+
+def _as_tuple(value: Any) -> Any:
+    """Let data files write a single id where a list of ids is expected."""
+    if isinstance(value, str):
+        return (value,)
+    return value
+
+
+SourceRefs = Annotated[tuple[Slug, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
+
+EstimateShape = Literal["point", "range", "lognormal"]
+
+
+class Frozen(BaseModel):
+    """Base of every atlas model: immutable, strict about unknown fields, no NaN or infinity."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, populate_by_name=True
+    )
+
+
+class Estimate(Frozen):
+    """An uncertain quantity and where it comes from.
+
+    Exactly one shape is given: ``value`` (a point), ``low`` and ``high`` (a range, read as a
+    uniform distribution, because the sources give bounds and nothing about the shape between), or
+    ``median`` and ``p90`` (a right-skewed quantity such as a duration or a price, read as a
+    lognormal law through those two quantiles).
+    """
+
+    value: float | None = None
+    low: float | None = None
+    high: float | None = None
+    median: float | None = None
+    p90: float | None = None
+    source: SourceRefs
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Estimate:
+        given = {
+            name
+            for name in ("value", "low", "high", "median", "p90")
+            if getattr(self, name) is not None
+        }
+        if given == {"value"}:
+            return self
+        if given == {"low", "high"}:
+            assert self.low is not None and self.high is not None
+            if self.low > self.high:
+                raise ValueError(f"low {self.low:g} is above high {self.high:g} (swap them)")
+            return self
+        if given == {"median", "p90"}:
+            assert self.median is not None and self.p90 is not None
+            if self.median <= 0:
+                raise ValueError(
+                    f"median {self.median:g} must be positive for a median/p90 estimate "
+                    "(use low/high for quantities that can be zero)"
+                )
+            if self.p90 < self.median:
+                raise ValueError(
+                    f"p90 {self.p90:g} is below median {self.median:g} (p90 must be >= median)"
+                )
+            return self
+        raise ValueError(
+            "give exactly one of: value; low and high; median and p90 "
+            f"(got {', '.join(sorted(given)) or 'no number'})"
+        )
+
+    @property
+    def shape(self) -> EstimateShape:
+        if self.value is not None:
+            return "point"
+        if self.low is not None:
+            return "range"
+        return "lognormal"
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """The smallest and largest values the sources allow (5th-95th percentile for lognormal)."""
+        return (
+            (self.quantile(0.05), self.quantile(0.95))
+            if self.shape == "lognormal"
+            else (
+                self.quantile(0.0),
+                self.quantile(1.0),
+            )
+        )
+
+    @property
+    def mean(self) -> float:
+        if self.value is not None:
+            return self.value
+        if self.low is not None and self.high is not None:
+            return (self.low + self.high) / 2
+        mu, sigma = self._lognormal()
+        return math.exp(mu + sigma * sigma / 2)
+
+    @property
+    def central(self) -> float:
+        """The value a table shows: the point, the mid-range or the median."""
+        if self.median is not None:
+            return self.median
+        return self.mean
+
+    def _lognormal(self) -> tuple[float, float]:
+        assert self.median is not None and self.p90 is not None
+        return math.log(self.median), math.log(self.p90 / self.median) / _Z90
+
+    def quantile(self, q: float) -> float:
+        """The ``q``-quantile (0 <= q <= 1) of the estimate's distribution."""
+        if not 0.0 <= q <= 1.0:
+            raise ValueError(f"quantile q must be in [0, 1], got {q}")
+        if self.value is not None:
+            return self.value
+        if self.low is not None and self.high is not None:
+            return self.low + q * (self.high - self.low)
+        mu, sigma = self._lognormal()
+        if q in (0.0, 1.0):
+            return 0.0 if q == 0.0 else math.inf
+        return math.exp(mu + sigma * NormalDist().inv_cdf(q))
+
+    def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
+        """Draw ``size`` values from the estimate's distribution."""
+        if self.value is not None:
+            return np.full(size, self.value)
+        if self.low is not None and self.high is not None:
+            return rng.uniform(self.low, self.high, size)
+        mu, sigma = self._lognormal()
+        return rng.lognormal(mu, sigma, size)
+
+    def scaled(self, k: float) -> Estimate:
+        """The same estimate multiplied by ``k`` (k >= 0), e.g. a detour factor times a distance."""
+        fields = ("value", "low", "high", "median", "p90")
+        if k == 0:
+            return self.model_copy(update={f: None for f in fields} | {"value": 0.0})
+        return self.model_copy(
+            update={f: getattr(self, f) * k for f in fields if getattr(self, f) is not None}
+        )
+
+    def format(self, unit: str = "") -> str:
+        """A short human rendering: ``2000``, ``1-3``, ``10 (p90 14)``."""
+        if self.value is not None:
+            return f"{self.value:g}{unit}"
+        if self.low is not None:
+            return f"{self.low:g}-{self.high:g}{unit}"
+        return f"{self.median:g}{unit} (p90 {self.p90:g})"
+
+
+def _non_negative(e: Estimate) -> Estimate:
+    # A lognormal estimate is positive by construction; points and ranges are checked here.
+    if e.shape != "lognormal" and e.bounds[0] < 0:
+        raise ValueError(
+            f"expected a quantity >= 0, got {e.format()} (durations, costs and distances "
+            "cannot be negative)"
+        )
+    return e
+
+
+def _probability(e: Estimate) -> Estimate:
+    if e.shape == "lognormal":
+        raise ValueError(
+            "a probability cannot be given as median/p90 (use value or low/high in [0, 1])"
+        )
+    low, high = e.bounds
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"expected a probability in [0, 1], got {e.format()} "
+            "(write it as a fraction, e.g. 0.05 for 5%)"
+        )
+    return e
+
+
+def _factor(e: Estimate) -> Estimate:
+    if e.shape != "lognormal" and e.bounds[0] < 0:
+        raise ValueError(
+            f"expected a multiplier >= 0, got {e.format()} (1 means no change, 2 doubles)"
+        )
+    return e
+
+
+Days = Annotated[Estimate, AfterValidator(_non_negative)]
+Usd = Annotated[Estimate, AfterValidator(_non_negative)]
+Km = Annotated[Estimate, AfterValidator(_non_negative)]
+Probability = Annotated[Estimate, AfterValidator(_probability)]
+Factor = Annotated[Estimate, AfterValidator(_factor)]

@@ -1,0 +1,50 @@
+"""What the subcommands share: loading the atlas with overlays, and printing errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from nkescape.atlas import Atlas, AtlasError, load_atlas
+
+OVERLAY_ENV = "NKESCAPE_OVERLAY"
+
+Overlay = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--overlay",
+        help="A private atlas directory layered over the atlas (repeatable); also "
+        f"${OVERLAY_ENV}, paths separated by ':'.",
+        show_default=False,
+    ),
+]
+
+out = Console(soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line to stderr and exit with ``code``."""
+    print(f"nkescape: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def overlays_from(option: Sequence[Path] | None) -> list[Path]:
+    from_env = [Path(p) for p in os.environ.get(OVERLAY_ENV, "").split(os.pathsep) if p]
+    return [*from_env, *(option or [])]
+
+
+def load(dirs: Sequence[Path] | None, overlay: Sequence[Path] | None) -> Atlas:
+    """Load the atlas or exit 1 printing every problem, one per line."""
+    try:
+        return load_atlas(*(dirs or []), overlays=overlays_from(overlay))
+    except AtlasError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        n = len(exc.problems)
+        fail(f"the atlas has {n} problem{'s' if n != 1 else ''} (listed above)")

@@ -1,0 +1,31 @@
+"""Shared fixtures: the toy atlas's data and helpers to write atlas directories."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nkescape.atlas import toy_data
+
+
+@pytest.fixture
+def toy() -> dict[str, list[dict[str, Any]]]:
+    """A fresh, mutable copy of the toy atlas's data."""
+    return copy.deepcopy(toy_data())
+
+
+def write_atlas(root: Path, data: dict[str, Any], *, split: bool = True) -> Path:
+    """Write ``data`` as YAML files under ``root``, one file per kind when ``split``."""
+    root.mkdir(parents=True, exist_ok=True)
+    if split:
+        for kind, entries in data.items():
+            (root / f"{kind}.yaml").write_text(
+                yaml.safe_dump({kind: entries}, sort_keys=False), encoding="utf-8"
+            )
+    else:
+        (root / "atlas.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return root
