@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "EventEffect",
     "GroupEffect",
+    "Hiding",
     "Leg",
     "Place",
     "PolicyOutcomes",
@@ -220,6 +221,14 @@ class PolicyOutcomes(Frozen):
         ]
 
 
+class Hiding(Frozen):
+    """What a day of waiting in hiding costs in a country: the chance of being found, and money."""
+
+    p_caught_per_day: Probability
+    cost_usd_per_day: Usd
+    note: str | None = None
+
+
 class CountryPolicy(Frozen):
     """A country's treatment of North Koreans it catches, in one period."""
 
@@ -229,6 +238,7 @@ class CountryPolicy(Frozen):
     outcomes: PolicyOutcomes
     detention_days: Days
     deported_to: Country | None = None
+    hiding: Hiding | None = None
     note: str | None = None
     source: SourceRefs
 
@@ -350,7 +360,12 @@ class Event(Frozen):
     until: dt.date | None = None
     description: str
     effects: tuple[EventEffect, ...] = ()
+    in_baseline: bool = False
     source: SourceRefs
+
+    def active(self, day: dt.date) -> bool:
+        """Whether the event's effects hold on ``day``."""
+        return self.date <= day and (self.until is None or day <= self.until)
 
     @model_validator(mode="after")
     def _ordered(self) -> Event:

@@ -85,6 +85,7 @@ class _Checker:
         for (kind, ident), d in defs.items():
             self.ids.setdefault(kind, {})[ident] = d.entry
         self.problems: list[Problem] = []
+        self.broken: set[tuple[str, Any]] = set()
 
     def at(self, d: Definition | Unparsed, path: Path, message: str) -> None:
         line = None
@@ -92,7 +93,7 @@ class _Checker:
             line = d.lines.get(path[:end])
             if line is not None:
                 break
-        ident = d.ident if not isinstance(d, Unparsed) else d.raw.get("id", "?")
+        ident = d.ident if not isinstance(d, Unparsed) else str(d.raw.get("id", "?"))
         what = f"{SINGULAR[d.kind]} {ident}"
         self.problems.append(
             Problem(d.file, line or d.line, dotted(path) or "id", f"{message} ({what})")
@@ -101,7 +102,14 @@ class _Checker:
     def of(self, kind: str) -> dict[str, Any]:
         return self.ids.get(kind, {})
 
+    def known(self, kind: str, ident: str) -> bool:
+        """Whether ``ident`` is defined, possibly by an entry that failed its own checks."""
+        return ident in self.of(kind) or (kind, ident) in self.broken
+
     def run(self, unparsed: list[Unparsed]) -> list[Problem]:
+        # A broken entry is reported once, for what is wrong with it, not again by every
+        # reference to it.
+        self.broken = {(u.kind, u.raw["id"]) for u in unparsed if isinstance(u.raw.get("id"), str)}
         for u in unparsed:
             self.raw_references(u)
         for d in self.defs.values():
@@ -122,7 +130,7 @@ class _Checker:
             if not isinstance(refs, tuple):
                 continue
             for i, ref in enumerate(refs):
-                if ref not in known:
+                if not self.known("sources", ref):
                     self.at(
                         d,
                         (*path, "source", i) if len(refs) > 1 else (*path, "source"),
@@ -150,7 +158,7 @@ class _Checker:
             value = getattr(d.entry, name)
             refs = value if isinstance(value, tuple) else (value,)
             for i, ref in enumerate(refs):
-                if ref not in self.of(target):
+                if not self.known(target, ref):
                     where: Path = (key, i) if isinstance(value, tuple) else (key,)
                     self.at(
                         d,
@@ -168,19 +176,19 @@ class _Checker:
             value = u.raw.get(key)
             refs = value if isinstance(value, list) else [value]
             for i, ref in enumerate(refs):
-                if isinstance(ref, str) and ref not in self.of(target):
+                if isinstance(ref, str) and not self.known(target, ref):
                     where: Path = (key, i) if isinstance(value, list) else (key,)
                     self.at(u, where, f"unknown {target[:-1]} {ref!r} (define it or fix the id)")
         source = u.raw.get("source")
         for ref in source if isinstance(source, list) else [source]:
-            if isinstance(ref, str) and ref not in self.of("sources"):
+            if isinstance(ref, str) and not self.known("sources", ref):
                 self.at(u, ("source",), f"unknown source {ref!r} (add it to sources or fix the id)")
 
     def event(self, d: Definition, event: Event) -> None:
         for i, effect in enumerate(event.effects):
             for key, target in (("legs", "legs"), ("channels", "channels")):
                 for j, ref in enumerate(getattr(effect, key)):
-                    if ref not in self.of(target):
+                    if not self.known(target, ref):
                         self.at(
                             d,
                             ("effects", i, key, j),

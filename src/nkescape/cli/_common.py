@@ -25,7 +25,14 @@ Overlay = Annotated[
     ),
 ]
 
-out = Console(soft_wrap=True)
+
+# Tables written to a pipe or a file get room to breathe instead of rich's 80-column default.
+_PIPE_WIDTH = 200
+
+
+def console() -> Console:
+    """A console for standard output, made per command so it sees the current stdout."""
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from nkescape.atlas import Atlas, Estimate, to_geojson
 from nkescape.atlas.validate import walk
-from nkescape.cli._common import Overlay, fail, load, out
+from nkescape.cli._common import Overlay, console, fail, load
 
 app = typer.Typer(help="Check, show and export the atlas.", no_args_is_help=True)
 
@@ -43,6 +43,7 @@ def estimate_stats(atlas: Atlas) -> tuple[int, int]:
 def check(dirs: Dirs = None, overlay: Overlay = None) -> None:
     """Validate the atlas and print its counts; exit 1 listing every problem."""
     atlas = load(dirs, overlay)
+    out = console()
     counts = atlas.counts()
     table = Table(title="atlas", show_edge=False)
     table.add_column("kind")
@@ -217,6 +218,7 @@ def show(
             data = {k: v for k, v in data.items() if k in wanted}
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
+    out = console()
     for name, t in _tables(atlas).items():
         if wanted is None or name in wanted:
             out.print(t)
@@ -246,4 +248,6 @@ def export(
         output.write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
-    out.print(f"wrote {output} ({len(atlas.places)} places, {len(atlas.legs)} legs)", markup=False)
+    console().print(
+        f"wrote {output} ({len(atlas.places)} places, {len(atlas.legs)} legs)", markup=False
+    )

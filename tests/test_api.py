@@ -1,0 +1,59 @@
+"""The public API list is complete, and lower layers never import upper ones."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
+import nkescape
+import nkescape.atlas
+
+# Data flows one way: a package may import only packages to its left.
+LAYERS = ["atlas", "routing", "simulate", "flows", "report", "cli", "web"]
+
+
+def test_atlas_all_is_complete_and_importable() -> None:
+    module = nkescape.atlas
+    for name in module.__all__:
+        assert hasattr(module, name), name
+    public = {
+        name
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and (inspect.isclass(obj) or inspect.isfunction(obj))
+        and obj.__module__.startswith("nkescape.atlas")
+    }
+    assert public <= set(module.__all__), public - set(module.__all__)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_lower_layers_never_import_upper_ones() -> None:
+    root = Path(nkescape.__file__).parent
+    for info in pkgutil.walk_packages([str(root)], prefix="nkescape."):
+        module = importlib.import_module(info.name)
+        file = getattr(module, "__file__", None)
+        if file is None:
+            continue
+        layer = info.name.split(".")[1]
+        if layer not in LAYERS:
+            continue
+        for imported in _imports(Path(file)):
+            parts = imported.split(".")
+            if parts[0] != "nkescape" or len(parts) < 2 or parts[1] not in LAYERS:
+                continue
+            assert LAYERS.index(parts[1]) <= LAYERS.index(layer), (
+                f"{info.name} imports {imported}: {layer} must not depend on {parts[1]}"
+            )
