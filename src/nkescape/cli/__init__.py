@@ -11,6 +11,7 @@ import sys
 import typer
 
 from nkescape.cli import atlas as atlas_cli
+from nkescape.cli.plan import options_command, plan_command
 
 __all__ = ["app", "main"]
 
@@ -22,6 +23,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(atlas_cli.app, name="atlas")
+app.command("plan")(plan_command)
+app.command("options")(options_command)
 
 
 def main() -> None:

@@ -1,0 +1,473 @@
+"""``plan()``: the Pareto set of itineraries for a person or group, explained leg by leg.
+
+Figures are expected values from the atlas's estimates; each itinerary also carries a band from
+the estimates' bounds. The simulator gives full distributions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from nkescape.atlas import Atlas
+from nkescape.atlas.geo import leg_line
+from nkescape.routing.build import Built, build_network
+from nkescape.routing.query import Funding, Group, PlanError, Query
+from nkescape.routing.search import WAIT, Label, pareto_search
+
+__all__ = ["Itinerary", "Plan", "Step", "plan"]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One move of an itinerary: a leg, or waiting in hiding until the next month."""
+
+    kind: str  # "leg" or "wait"
+    leg: str | None
+    name: str
+    mode: str
+    operator: str
+    from_place: str
+    to_place: str
+    start_day: float
+    date: dt.date
+    month: int
+    days: float
+    cost_usd: float
+    cost_upfront_usd: float
+    p_intercept: float
+    p_intercept_range: tuple[float, float]
+    p_sent_back: float
+    if_caught: str
+    notes: tuple[str, ...]
+    sources: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "leg": self.leg,
+            "name": self.name,
+            "mode": self.mode,
+            "operator": self.operator,
+            "from": self.from_place,
+            "to": self.to_place,
+            "start_day": round(self.start_day, 2),
+            "date": self.date.isoformat(),
+            "month": self.month,
+            "days": round(self.days, 2),
+            "cost_usd": round(self.cost_usd, 2),
+            "cost_upfront_usd": round(self.cost_upfront_usd, 2),
+            "p_intercept": round(self.p_intercept, 5),
+            "p_intercept_range": [round(x, 5) for x in self.p_intercept_range],
+            "p_sent_back_if_caught": round(self.p_sent_back, 4),
+            "if_caught": self.if_caught,
+            "notes": list(self.notes),
+            "sources": list(self.sources),
+        }
+
+
+@dataclass(frozen=True)
+class Itinerary:
+    """A way from the origin to the destination with its figures (expected values and bands)."""
+
+    steps: tuple[Step, ...]
+    p_reach_safety: float
+    p_reach_destination: float
+    p_reach_safety_range: tuple[float, float]
+    days: float
+    days_range: tuple[float, float]
+    cost_usd: float
+    cost_upfront_usd: float
+    safety_at: str | None
+    channels: tuple[str, ...]
+    distance_km: float
+
+    @property
+    def legs(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind == "leg")
+
+    @property
+    def places(self) -> tuple[str, ...]:
+        out = [self.steps[0].from_place]
+        out += [s.to_place for s in self.steps if s.kind == "leg"]
+        return tuple(out)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "p_reach_safety": round(self.p_reach_safety, 4),
+            "p_reach_safety_range": [round(x, 4) for x in self.p_reach_safety_range],
+            "p_reach_destination": round(self.p_reach_destination, 4),
+            "days": round(self.days, 1),
+            "days_range": [round(x, 1) for x in self.days_range],
+            "cost_usd": round(self.cost_usd),
+            "cost_upfront_usd": round(self.cost_upfront_usd),
+            "safety_at": self.safety_at,
+            "channels": list(self.channels),
+            "distance_km": round(self.distance_km),
+            "places": list(self.places),
+            "legs": [s.to_json() for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The answer to a planning question: ranked Pareto-optimal itineraries."""
+
+    origin: str
+    destination: str
+    date: dt.date
+    group: Group
+    funding: Funding
+    profile: str | None
+    budget: float | None
+    itineraries: tuple[Itinerary, ...]
+    events: tuple[str, ...] = field(default=())
+    ranking: str = "highest probability of reaching safety, then fewest days"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "destination": self.destination,
+            "date": self.date.isoformat(),
+            "group": self.group.label(),
+            "group_size": self.group.size,
+            "funding": self.funding,
+            "profile": self.profile,
+            "budget_usd": self.budget,
+            "ranking": self.ranking,
+            "events_in_force": list(self.events),
+            "itineraries": [it.to_json() for it in self.itineraries],
+        }
+
+    def to_geojson(self, atlas: Atlas) -> dict[str, Any]:
+        """Each itinerary's legs as LineStrings (property ``rank``), places as Points."""
+        features: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for rank, it in enumerate(self.itineraries, start=1):
+            for step in it.legs:
+                a, b = atlas.places[step.from_place], atlas.places[step.to_place]
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "LineString",
+                            "coordinates": leg_line(a.lat, a.lon, b.lat, b.lon),
+                        },
+                        "properties": {"rank": rank, **step.to_json()},
+                    }
+                )
+            for pid in it.places:
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                p = atlas.places[pid]
+                features.append(
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Point", "coordinates": [p.lon, p.lat]},
+                        "properties": {"id": p.id, "name": p.name, "country": p.country},
+                    }
+                )
+        return {"type": "FeatureCollection", "features": features}
+
+
+def _policy_line(atlas: Atlas, country: str, year: int) -> str:
+    policy = atlas.policy_for(country, year)
+    if policy is None:
+        return f"{country}: no policy in the atlas"
+    outcomes = ", ".join(
+        f"{name.replace('_', ' ')} {p.format()}" for name, p in policy.outcomes.items()
+    )
+    onward = f" (to {policy.deported_to})" if policy.deported_to else ""
+    return f"{country}: {outcomes}{onward}; held {policy.detention_days.format(' days')}"
+
+
+def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
+    c = atlas.compiled
+    net = built.network
+    cal = net.calendar
+    steps: list[Step] = []
+    channels: list[str] = []
+    safety_at: str | None = None
+    if net.safe[c.place_index[built.query.origin]]:
+        safety_at = built.query.origin
+    log_low = log_high = 0.0
+    reached_safe = safety_at is not None
+    days_lo = days_hi = 0.0
+    distance = 0.0
+    for node, move, t in label.moves():
+        month = cal.month(t)
+        m = month - 1
+        place = c.place_ids[node]
+        if move == WAIT:
+            t_next = cal.next_start(t) or t
+            d = t_next - t
+            days_lo += d
+            days_hi += d
+            if steps and steps[-1].kind == "wait" and steps[-1].from_place == place:
+                # Consecutive months of waiting read as one step.
+                last = steps[-1]
+                steps[-1] = replace(
+                    last,
+                    days=last.days + d,
+                    cost_usd=last.cost_usd + d * float(net.wait_cost_per_day[node]),
+                    cost_upfront_usd=last.cost_upfront_usd + d * float(net.wait_cost_per_day[node]),
+                    p_intercept=-math.expm1(-(last.days + d) * float(net.wait_risk_per_day[node])),
+                )
+                continue
+            policy = atlas.policy_for(atlas.places[place].country, built.year)
+            hiding = policy.hiding if policy else None
+            at_home = place == built.query.origin
+            steps.append(
+                Step(
+                    kind="wait",
+                    leg=None,
+                    name=(
+                        "Wait at home before setting out"
+                        if at_home
+                        else f"Wait in hiding at {atlas.places[place].name}"
+                    ),
+                    mode="wait",
+                    operator="self",
+                    from_place=place,
+                    to_place=place,
+                    start_day=t,
+                    date=cal.date(t),
+                    month=month,
+                    days=d,
+                    cost_usd=d * float(net.wait_cost_per_day[node]),
+                    cost_upfront_usd=d * float(net.wait_cost_per_day[node]),
+                    p_intercept=-math.expm1(-d * float(net.wait_risk_per_day[node])),
+                    p_intercept_range=(0.0, 0.0),
+                    p_sent_back=1.0,
+                    if_caught="-"
+                    if at_home
+                    else _policy_line(atlas, atlas.places[place].country, built.year),
+                    notes=("A leg out of here is open, safer or faster in a later month.",),
+                    sources=tuple(hiding.p_caught_per_day.source) if hiding and not at_home else (),
+                )
+            )
+            continue
+        leg = atlas.legs[c.leg_ids[move]]
+        gates = sorted(atlas.entry_channels(leg.id))
+        channels += [g for g in gates if g not in channels]
+        notes = [f"{e.note}" for e in leg.seasonal if month in e.months]
+        group = built.query.group
+        notes += [f"{g.who}: {g.note}" for g in leg.group if group.count(g.who) > 0]
+        notes += built.leg_events.get(move, [])
+        sources = list(leg.source)
+        for est in (leg.duration_days, leg.cost_usd, leg.p_intercept):
+            sources += [s for s in est.source if s not in sources]
+        p_int = float(built.p_intercept[m, move])
+        base = c.p_intercept[m, move]
+        lo, hi = leg.p_intercept.bounds
+        scale = p_int / base if base > 0 else 1.0
+        p_range = (min(1.0, lo * scale), min(1.0, hi * scale))
+        back = float(built.p_back[move])
+        if not reached_safe:
+            log_low += math.log1p(-min(p_range[1] * back, 1 - 1e-12))
+            log_high += math.log1p(-min(p_range[0] * back, 1 - 1e-12))
+        dur = float(net.days[m, move])
+        factor = dur / c.duration_days[m, move] if c.duration_days[m, move] > 0 else 1.0
+        days_lo += leg.duration_days.quantile(0.1) * factor
+        days_hi += leg.duration_days.quantile(0.9) * factor
+        distance += atlas.leg_distance(leg).central
+        steps.append(
+            Step(
+                kind="leg",
+                leg=leg.id,
+                name=leg.name,
+                mode=leg.mode,
+                operator=leg.operator,
+                from_place=leg.from_,
+                to_place=leg.to,
+                start_day=t,
+                date=cal.date(t),
+                month=month,
+                days=dur,
+                cost_usd=float(built.cost_total[m, move]),
+                cost_upfront_usd=float(net.cost[m, move]),
+                p_intercept=p_int,
+                p_intercept_range=p_range,
+                p_sent_back=back,
+                if_caught=_policy_line(atlas, atlas.places[leg.from_].country, built.year),
+                notes=tuple(notes),
+                sources=tuple(sources),
+            )
+        )
+        if not reached_safe and net.safe[c.place_index[leg.to]]:
+            reached_safe = True
+            safety_at = leg.to
+    p_safe = math.exp(-label.risk_safe) if label.safe else 0.0
+    return Itinerary(
+        steps=tuple(steps),
+        p_reach_safety=p_safe,
+        p_reach_destination=math.exp(-label.risk),
+        p_reach_safety_range=(
+            (math.exp(log_low), math.exp(log_high)) if label.safe else (0.0, 0.0)
+        ),
+        days=label.t,
+        days_range=(days_lo, days_hi),
+        cost_usd=sum(s.cost_usd for s in steps),
+        cost_upfront_usd=label.cost,
+        safety_at=safety_at,
+        channels=tuple(channels),
+        distance_km=distance,
+    )
+
+
+def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Label]]:
+    built = build_network(atlas, query)
+    c = atlas.compiled
+    labels = pareto_search(
+        built.network,
+        c.place_index[query.origin],
+        c.place_index[query.destination],
+        max_days=query.max_days if query.max_days is not None else math.inf,
+        budget=query.budget if query.budget is not None else math.inf,
+        epsilon=epsilon,
+    )
+    return built, labels
+
+
+def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
+    """Which constraint removed the last route: relax each in turn and see what comes back."""
+    relaxations: list[tuple[str, Query]] = []
+    if query.budget is not None:
+        relaxations.append((f"the budget of US${query.budget:,.0f}", replace(query, budget=None)))
+    if query.max_days is not None:
+        relaxations.append((f"the limit of {query.max_days:g} days", replace(query, max_days=None)))
+    if query.avoid:
+        relaxations.append(
+            (f"avoiding {', '.join(sorted(query.avoid))}", replace(query, avoid=frozenset()))
+        )
+    if query.channels is not None:
+        relaxations.append(("the channels allowed", replace(query, channels=None)))
+    if query.profile is not None:
+        relaxations.append((f"the profile {query.profile!r}", replace(query, profile=None)))
+    for what, relaxed in relaxations:
+        _, labels = _search(atlas, relaxed, epsilon)
+        if labels:
+            best = min(labels, key=lambda lab: lab.cost)
+            extra = ""
+            if what.startswith("the budget"):
+                extra = f"; the cheapest route needs US${best.cost:,.0f} up front"
+            elif what.startswith("the limit"):
+                extra = f"; the fastest route takes {min(lab.t for lab in labels):.0f} days"
+            return f"{what} removes the last route{extra}"
+    return (
+        f"no leg in use on {query.date.isoformat()} joins them (events in force or the legs' "
+        "years of use close the way; try another --date)"
+    )
+
+
+def plan(
+    atlas: Atlas,
+    origin: str | None = None,
+    destination: str = "seoul",
+    *,
+    month: int | None = None,
+    date: dt.date | None = None,
+    group: Group | str = "1w",
+    budget: float | None = None,
+    profile: str | None = None,
+    funding: Funding = "self",
+    avoid: tuple[str, ...] | frozenset[str] = (),
+    max_days: float | None = None,
+    channels: frozenset[str] | None = None,
+    epsilon: float = 0.0,
+    today: dt.date | None = None,
+) -> Plan:
+    """Plan the ways from ``origin`` to ``destination`` for a group, departure and budget.
+
+    Parameters
+    ----------
+    atlas
+        The atlas to plan on.
+    origin
+        Place id; defaults to the first start of ``profile``.
+    destination
+        Place id, Seoul by default.
+    month, date
+        Departure month (the first of that month this year, or next year if it has passed) or
+        exact date. Default: ``today``.
+    group
+        A :class:`Group` or text such as ``"2w,1m,1c"``.
+    budget
+        US$ the group can pay up front, all members together.
+    profile
+        Who travels: only channels open to that profile are used.
+    funding
+        ``self`` (paying a broker), ``broker-later`` (paying from resettlement money), ``ngo``,
+        ``church``.
+    avoid
+        Place ids or country codes not to pass through.
+    max_days
+        Longest acceptable expected journey.
+    channels
+        Use only these channels' entry legs (``options`` uses it).
+    epsilon
+        Accept an epsilon-Pareto set (see ``pareto_search``); 0 is exact.
+
+    Raises
+    ------
+    PlanError
+        On bad input, naming the field; or when no route is left, naming the constraint that
+        removed the last one.
+
+    Examples
+    --------
+    >>> from nkescape.atlas import toy_atlas
+    >>> p = plan(toy_atlas(), "home", "capital", month=1, today=dt.date(2017, 1, 1))
+    >>> p.itineraries[0].legs[0].leg
+    'river-ice'
+    """
+    today = today or dt.date.today()
+    if month is not None and date is not None:
+        raise PlanError("give a month or a date, not both")
+    if month is not None:
+        if not 1 <= month <= 12:
+            raise PlanError(f"unknown month {month} (months are 1-12)")
+        year = today.year if month >= today.month else today.year + 1
+        date = dt.date(year, month, 1)
+    when = date or today
+    if origin is None:
+        if profile is None or profile not in atlas.profiles:
+            raise PlanError("give an origin place, or a profile to start from its first place")
+        origin = atlas.profiles[profile].starts[0]
+    grp = Group.parse(group) if isinstance(group, str) else group
+    query = Query(
+        origin=origin,
+        destination=destination,
+        date=when,
+        group=grp,
+        budget=budget,
+        profile=profile,
+        funding=funding,
+        avoid=frozenset(avoid),
+        max_days=max_days,
+        channels=channels,
+    )
+    query.check(atlas)
+    built, labels = _search(atlas, query, epsilon)
+    if not labels:
+        raise PlanError(
+            f"no route from {origin!r} to {destination!r}: {_why_none(atlas, query, epsilon)}"
+        )
+    itineraries = sorted(
+        (_explain(atlas, built, lab) for lab in labels),
+        key=lambda it: (-round(it.p_reach_safety, 6), it.days, it.cost_usd),
+    )
+    return Plan(
+        origin=origin,
+        destination=destination,
+        date=when,
+        group=grp,
+        funding=funding,
+        profile=profile,
+        budget=budget,
+        itineraries=tuple(itineraries),
+        events=tuple(e.name for e in built.events),
+    )

@@ -1,0 +1,143 @@
+"""What a planning question says: who travels, from where, when, with what money and limits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from nkescape.atlas import Atlas
+
+__all__ = ["FUNDING", "Funding", "Group", "PlanError", "suggest"]
+
+Funding = Literal["self", "broker-later", "ngo", "church"]
+FUNDING: tuple[Funding, ...] = ("self", "broker-later", "ngo", "church")
+
+
+class PlanError(ValueError):
+    """A planning question the planner cannot answer: bad input, or no route at all."""
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
+    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.5)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+_GROUP_CODES = {"w": "women", "m": "men", "c": "children", "e": "elderly", "d": "disabled"}
+
+
+@dataclass(frozen=True)
+class Group:
+    """Who travels together. Children, the elderly and the disabled slow a group down."""
+
+    women: int = 1
+    men: int = 0
+    children: int = 0
+    elderly: int = 0
+    disabled: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("women", "men", "children", "elderly", "disabled"):
+            if getattr(self, name) < 0:
+                raise PlanError(f"group: {name} cannot be negative")
+        if self.size == 0:
+            raise PlanError("group: nobody travels (give at least one person, e.g. --group 1w)")
+
+    @property
+    def size(self) -> int:
+        return self.women + self.men + self.children + self.elderly + self.disabled
+
+    def count(self, who: str) -> int:
+        """Members a group effect of kind ``who`` applies to (per-person: beyond the first)."""
+        return {
+            "child": self.children,
+            "elderly": self.elderly,
+            "disabled": self.disabled,
+            "per-person": self.size - 1,
+        }[who]
+
+    @classmethod
+    def parse(cls, text: str) -> Group:
+        """``"2w,1m,1c"``: 2 women, 1 man, 1 child (e: elderly, d: disabled)."""
+        counts: dict[str, int] = {}
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            match = re.fullmatch(r"(\d+)\s*([a-zA-Z])", part)
+            if match is None or match.group(2).lower() not in _GROUP_CODES:
+                raise PlanError(
+                    f"group: cannot read {part!r} (write counts and letters such as 2w,1m,1c: "
+                    "w women, m men, c children, e elderly, d disabled)"
+                )
+            name = _GROUP_CODES[match.group(2).lower()]
+            counts[name] = counts.get(name, 0) + int(match.group(1))
+        if not counts:
+            raise PlanError("group: empty (write e.g. 1w or 2w,1m,1c)")
+        return cls(**{"women": 0, **counts})
+
+    def label(self) -> str:
+        """``2 women, 1 man, 1 child``."""
+        words = {
+            "women": ("woman", "women"),
+            "men": ("man", "men"),
+            "children": ("child", "children"),
+            "elderly": ("elderly person", "elderly people"),
+            "disabled": ("disabled person", "disabled people"),
+        }
+        return ", ".join(
+            f"{n} {words[name][n != 1]}" for name in words if (n := getattr(self, name))
+        )
+
+
+@dataclass(frozen=True)
+class Query:
+    """A checked planning question (built by :func:`nkescape.routing.plan`)."""
+
+    origin: str
+    destination: str
+    date: dt.date
+    group: Group
+    budget: float | None
+    profile: str | None
+    funding: Funding
+    avoid: frozenset[str] = field(default_factory=frozenset)
+    max_days: float | None = None
+    channels: frozenset[str] | None = None
+
+    def check(self, atlas: Atlas) -> None:
+        """Raise PlanError naming the first bad field, with suggestions."""
+        names = {p.name.lower(): p.id for p in atlas.places.values()}
+        for role, place in (("origin", self.origin), ("destination", self.destination)):
+            if place not in atlas.places:
+                raise PlanError(
+                    f"unknown {role} place {place!r}{suggest(place, [*atlas.places, *names])}"
+                )
+        if self.origin == self.destination:
+            raise PlanError(f"origin and destination are both {self.origin!r}")
+        if self.profile is not None and self.profile not in atlas.profiles:
+            raise PlanError(
+                f"unknown profile {self.profile!r}{suggest(self.profile, atlas.profiles)}"
+            )
+        if self.budget is not None and self.budget < 0:
+            raise PlanError(f"budget cannot be negative (got {self.budget:g})")
+        if self.max_days is not None and self.max_days <= 0:
+            raise PlanError(f"max days must be positive (got {self.max_days:g})")
+        if self.funding not in FUNDING:
+            raise PlanError(
+                f"unknown funding {self.funding!r} (one of {', '.join(FUNDING)})"
+                f"{suggest(self.funding, FUNDING)}"
+            )
+        countries = {p.country for p in atlas.places.values()}
+        for item in self.avoid:
+            if item not in atlas.places and item not in countries:
+                raise PlanError(
+                    f"cannot avoid {item!r}: not a place id or a country code of the atlas"
+                    f"{suggest(item, [*atlas.places, *countries])}"
+                )
+        for name in (self.origin, self.destination):
+            if name in self.avoid or atlas.places[name].country in self.avoid:
+                raise PlanError(f"{name!r} is both an end of the journey and to be avoided")

@@ -1,0 +1,298 @@
+"""Multi-objective label-setting search (Martins' algorithm with A*-style bounds) on a Network.
+
+A label is a partial itinerary at a place: days since departure, cost, risk to the destination
+(``-log`` survival), risk until the first safe country, and whether it has reached one. Labels are
+settled in lexicographic order of (days, risk, cost) plus lower bounds to the target; a label is
+dropped when another at the same place dominates it, or when an itinerary already at the target
+beats anything it could still become. Lower bounds come from three single-criterion reverse
+Dijkstra runs (scipy), so they are exact per criterion and admissible together.
+
+Itineraries are walks: a place may be passed twice, once before and once after reaching safety
+(going on from a safe country back through a place already seen); within one phase a repeat is a
+loop that only costs, and dominance removes it.
+
+Time matters: a leg's figures are those of the calendar month in which the group reaches it, and
+waiting in hiding until the next month is a move of its own, offered at places where some leg out
+changes with the month (ice, high water), up to eleven months in a row. There, an earlier label
+beats a later-month one only if it would still be ahead after waiting until that month; at places
+whose legs never change, plain dominance applies. On networks without seasons the search is exact
+(a property test compares it with enumeration); with seasons it can miss an itinerary that
+reaches a later place in an earlier part of a month, see docs/design.md.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.csgraph import dijkstra
+
+from nkescape.routing.network import MAX_WAITS, Network
+
+__all__ = ["WAIT", "Label", "LowerBounds", "lower_bounds", "pareto_filter", "pareto_search"]
+
+# The move of a label that waited in place until the next month.
+WAIT = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A partial itinerary ending at ``node``; ``parent`` and ``move`` rebuild it."""
+
+    node: int
+    t: float
+    cost: float
+    risk: float
+    risk_safe: float
+    safe: bool
+    parent: Label | None
+    move: int
+
+    def moves(self) -> list[tuple[int, int, float]]:
+        """``(node the move starts from, leg index or WAIT, day it starts)`` from the start."""
+        out: list[tuple[int, int, float]] = []
+        label: Label | None = self
+        while label is not None and label.parent is not None:
+            out.append((label.parent.node, label.move, label.parent.t))
+            label = label.parent
+        out.reverse()
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class LowerBounds:
+    """Per node, the least days, cost and risk still needed to reach the target."""
+
+    days: NDArray[np.float64]
+    cost: NDArray[np.float64]
+    risk: NDArray[np.float64]
+
+
+def lower_bounds(net: Network, target: int) -> LowerBounds:
+    """Exact single-criterion distances to ``target`` over legs open in any month."""
+    usable = net.open.any(axis=0)
+    leg_from = net.leg_from()[usable]
+    leg_to = net.leg_to[usable]
+
+    def to_target(table: NDArray[np.float64]) -> NDArray[np.float64]:
+        weight = np.where(net.open, table, np.inf).min(axis=0)[usable]
+        # Several legs may join the same two places: keep the least weight of each pair, since
+        # a sparse matrix would add them up.
+        order = np.lexsort((leg_to, leg_from))
+        a, b, w = leg_from[order], leg_to[order], weight[order]
+        first = np.ones(len(a), dtype=bool)
+        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+        starts = np.flatnonzero(first)
+        if len(starts) == 0:
+            out = np.full(net.n_nodes, np.inf)
+            out[target] = 0.0
+            return out
+        w_min = np.minimum.reduceat(w, starts)
+        # csgraph drops explicit zeros as "no edge"; a tiny floor keeps zero-weight legs.
+        floor = np.finfo(np.float64).tiny
+        graph = sp.csr_matrix(
+            (np.maximum(w_min, floor), (b[starts], a[starts])), shape=(net.n_nodes, net.n_nodes)
+        )
+        dist: NDArray[np.float64] = dijkstra(graph, directed=True, indices=target)
+        return dist
+
+    return LowerBounds(to_target(net.days), to_target(net.cost), to_target(net.risk))
+
+
+def _waits_in_a_row(label: Label) -> int:
+    n = 0
+    walk: Label | None = label
+    while walk is not None and walk.move == WAIT:
+        n += 1
+        walk = walk.parent
+    return n
+
+
+def _waited_from(label: Label, other: Label) -> bool:
+    """Whether ``label`` is ``other`` after one or more waits in place."""
+    walk: Label | None = label
+    while walk is not None and walk.move == WAIT:
+        walk = walk.parent
+        if walk is other:
+            return True
+    return False
+
+
+def _dominates(a: Label, b: Label, slack: float = 1.0) -> bool:
+    return (
+        a.t <= b.t * slack
+        and a.cost <= b.cost * slack
+        and a.risk <= b.risk * slack
+        and a.risk_safe <= b.risk_safe * slack
+        and (a.safe or not b.safe)
+    )
+
+
+def pareto_search(
+    net: Network,
+    source: int,
+    target: int,
+    *,
+    max_days: float = math.inf,
+    budget: float = math.inf,
+    bounds: LowerBounds | None = None,
+    epsilon: float = 0.0,
+) -> list[Label]:
+    """Pareto-optimal itineraries from ``source`` to ``target`` (labels at the target).
+
+    ``budget`` caps the expected cost, ``max_days`` the expected duration. With ``epsilon`` > 0 a
+    label is also dropped when another is within a factor ``1 + epsilon`` of it in every
+    criterion: the result is then an epsilon-Pareto set, far smaller on large graphs, in which
+    every exact Pareto itinerary has one within that factor. ``epsilon=0`` is exact.
+    """
+    slack = 1.0 + epsilon
+    lb = bounds if bounds is not None else lower_bounds(net, target)
+    h_t, h_c, h_r = lb.days.tolist(), lb.cost.tolist(), lb.risk.tolist()
+    if math.isinf(h_t[source]):
+        return []
+    cal = net.calendar
+    indptr, out_legs, leg_to = net.indptr.tolist(), net.out_legs.tolist(), net.leg_to.tolist()
+    safe = net.safe.tolist()
+    seasonal = (net.seasonal_nodes() & net.wait_ok).tolist()
+    wait_risk, wait_cost = net.wait_risk_per_day.tolist(), net.wait_cost_per_day.tolist()
+    rows: dict[int, tuple[list[float], list[float], list[float], list[bool]]] = {}
+
+    def row(month: int) -> tuple[list[float], list[float], list[float], list[bool]]:
+        # Tables are converted to lists one month at a time: a query meets few months.
+        r = rows.get(month)
+        if r is None:
+            m = month - 1
+            r = (
+                net.days[m].tolist(),
+                net.cost[m].tolist(),
+                net.risk[m].tolist(),
+                net.open[m].tolist(),
+            )
+            rows[month] = r
+        return r
+
+    settled: dict[int, list[Label]] = {}
+    found: list[Label] = []
+    counter = 0
+    start = Label(source, 0.0, 0.0, 0.0, 0.0, bool(safe[source]), None, 0)
+    heap: list[tuple[float, float, float, int, Label]] = [(h_t[source], h_r[source], 0.0, 0, start)]
+
+    def beaten(label: Label) -> bool:
+        """Dominated at its node (allowing the other label to wait), or by a finished one."""
+        node = label.node
+        k_label = cal.index(label.t)
+        for other in settled.get(node, ()):
+            if not _dominates(other, label, slack):
+                continue
+            k_other = cal.index(other.t)
+            if k_other == k_label or not seasonal[node]:
+                # Same month, or a place whose legs never change: the same futures are open.
+                return True
+            # The other label could wait here until this one's month; it beats this one if it
+            # would still be ahead after paying for the wait. This one may itself be that wait.
+            if k_label - k_other > MAX_WAITS or _waited_from(label, other):
+                continue
+            d = cal.month_starts[k_label] - other.t
+            if (
+                other.cost + d * wait_cost[node] <= label.cost * slack
+                and other.risk + d * wait_risk[node] <= label.risk * slack
+                and other.risk_safe + (0.0 if other.safe else d * wait_risk[node])
+                <= label.risk_safe * slack
+            ):
+                return True
+        # A finished itinerary beats every completion of this label only if it reached safety:
+        # a label not yet safe may still reach it.
+        ht, hc, hr = h_t[node], h_c[node], h_r[node]
+        for done in found:
+            if (
+                done.safe
+                and done.t <= (label.t + ht) * slack
+                and done.cost <= (label.cost + hc) * slack
+                and done.risk <= (label.risk + hr) * slack
+                and done.risk_safe <= label.risk_safe * slack
+            ):
+                return True
+        return False
+
+    def push(label: Label) -> None:
+        nonlocal counter
+        node = label.node
+        if label.t + h_t[node] > max_days or label.cost + h_c[node] > budget:
+            return
+        if beaten(label):
+            return
+        counter += 1
+        key = (label.t + h_t[node], label.risk + h_r[node], label.cost + h_c[node])
+        heapq.heappush(heap, (*key, counter, label))
+
+    while heap:
+        label = heapq.heappop(heap)[-1]
+        if beaten(label):
+            continue
+        node = label.node
+        settled.setdefault(node, []).append(label)
+        if node == target:
+            found.append(label)
+            continue
+        month = cal.month(label.t)
+        days, cost, risk, is_open = row(month)
+        for i in range(indptr[node], indptr[node + 1]):
+            j = out_legs[i]
+            if not is_open[j]:
+                continue
+            w = leg_to[j]
+            if math.isinf(h_t[w]):
+                continue
+            now_safe = label.safe or safe[w]
+            push(
+                Label(
+                    w,
+                    label.t + days[j],
+                    label.cost + cost[j],
+                    label.risk + risk[j],
+                    label.risk_safe if label.safe else label.risk_safe + risk[j],
+                    now_safe,
+                    label,
+                    j,
+                )
+            )
+        if seasonal[node] and _waits_in_a_row(label) < MAX_WAITS:
+            t_next = cal.next_start(label.t)
+            if t_next is not None:
+                d = t_next - label.t
+                push(
+                    Label(
+                        node,
+                        t_next,
+                        label.cost + d * wait_cost[node],
+                        label.risk + d * wait_risk[node],
+                        label.risk_safe + (0.0 if label.safe else d * wait_risk[node]),
+                        label.safe,
+                        label,
+                        WAIT,
+                    )
+                )
+    return pareto_filter(found)
+
+
+def _vector(a: Label) -> tuple[float, float, float, float, bool]:
+    return (a.t, a.cost, a.risk, a.risk_safe, a.safe)
+
+
+def pareto_filter(labels: list[Label]) -> list[Label]:
+    """Labels no other strictly dominates; of labels with equal criteria, the first."""
+    out: list[Label] = []
+    seen: set[tuple[float, float, float, float, bool]] = set()
+    for a in labels:
+        v = _vector(a)
+        if v in seen:
+            continue
+        if any(_dominates(b, a) and _vector(b) != v for b in labels):
+            continue
+        seen.add(v)
+        out.append(a)
+    return out
