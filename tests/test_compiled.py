@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from nkescape.atlas import Atlas, toy_atlas
 
@@ -31,7 +32,8 @@ def test_month_tables_apply_seasonal_factors() -> None:
     j = c.leg_index["river-wade"]
     base = atlas.legs["river-wade"].p_intercept.mean
     assert c.p_intercept[0, j] == base  # January: no seasonal effect
-    assert c.p_intercept[7, j] == 2.0 * base  # August: high water doubles it
+    # August: high water doubles the odds of being caught.
+    assert c.p_intercept[7, j] / (1 - c.p_intercept[7, j]) == pytest.approx(2 * base / (1 - base))
     assert not c.open_month[0, j] and c.open_month[7, j]
     assert c.open_month[:, c.leg_index["river-ice"]].nonzero()[0].tolist() == [0, 1, 11]
 

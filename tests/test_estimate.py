@@ -100,3 +100,14 @@ def test_scaled_keeps_shape_and_source() -> None:
     e = Estimate(median=1.2, p90=1.5, source=("s",)).scaled(100)
     assert (e.median, e.p90, e.source) == (pytest.approx(120), pytest.approx(150), ("s",))
     assert Estimate(low=1, high=2, source=("s",)).scaled(0).value == 0
+
+
+@given(p=st.floats(0, 1), f=st.floats(0, 100), g=st.floats(0, 100))
+def test_scale_odds_stays_a_probability_and_composes(p: float, f: float, g: float) -> None:
+    from nkescape.atlas.estimate import scale_odds
+
+    once = float(scale_odds(p, f))
+    assert 0.0 <= once <= 1.0
+    assert float(scale_odds(p, 1.0)) == pytest.approx(p)
+    if 0 < p < 1:
+        assert float(scale_odds(once, g)) == pytest.approx(float(scale_odds(p, f * g)), abs=1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -55,7 +56,7 @@ def test_search_with_seasons_is_feasible_and_nearly_always_exact() -> None:
     n_cases, exact, worst_risk_gap = 300, 0, 0.0
     for seed in range(n_cases):
         n = 3 + seed % 4
-        net = random_network(n, seed, degree=3, seasonal=True)
+        net = random_network(n, seed, degree=3, seasonal=0.33)
         found = pareto_search(net, 0, n - 1, max_days=150)
         truth = brute_force_pareto(net, 0, n - 1, max_days=150)
         assert bool(found) == bool(truth)
@@ -100,3 +101,20 @@ def test_epsilon_set_covers_every_exact_itinerary(seed: int, eps: float) -> None
             and (b.safe or not a.safe)
             for b in approx
         )
+
+
+def test_numba_kernel_gives_the_python_search_answers() -> None:
+    pytest.importorskip("numba")
+    for seed in range(120):
+        n = 3 + seed % 8
+        net = random_network(n, seed, degree=3, seasonal=0.33 if seed % 2 else 0.0)
+        for eps in (0.0, 0.05):
+            ref = pareto_search(net, 0, n - 1, epsilon=eps, max_days=200, backend="python")
+            got = pareto_search(net, 0, n - 1, epsilon=eps, max_days=200, backend="numba")
+            assert vectors(got) == vectors(ref)
+            assert [a.moves() for a in got] == [a.moves() for a in ref]
+
+
+def test_unknown_backend_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown backend"):
+        pareto_search(random_network(4, 0), 0, 3, backend="gpu")

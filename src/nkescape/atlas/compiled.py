@@ -1,7 +1,8 @@
 """The atlas as integer ids and arrays, for the planner and the simulator.
 
 Legs form a CSR adjacency over places; per-month tables hold each leg's expected duration, cost
-and interception probability in that month, with seasonal effects applied.
+and interception probability in that month, with seasonal effects applied (factors on a
+probability scale its odds, see ``scale_odds``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from nkescape.atlas.estimate import Estimate
+from nkescape.atlas.estimate import Estimate, scale_odds
 
 if TYPE_CHECKING:
     from nkescape.atlas.model import Atlas
@@ -72,7 +73,10 @@ def _seasonal_table(atlas: Atlas, name: str, base: list[float]) -> NDArray[np.fl
             factor: Estimate | None = getattr(effect, name)
             if factor is not None:
                 rows = [m - 1 for m in effect.months]
-                table[rows, j] *= factor.mean
+                if name == "p_intercept_factor":
+                    table[rows, j] = scale_odds(table[rows, j], factor.mean)
+                else:
+                    table[rows, j] *= factor.mean
     return table
 
 
@@ -124,6 +128,6 @@ def compile_atlas(atlas: Atlas) -> CompiledAtlas:
             atlas, "duration_factor", [leg.duration_days.mean for leg in legs]
         ),
         cost_usd=_seasonal_table(atlas, "cost_factor", [leg.cost_usd.mean for leg in legs]),
-        p_intercept=np.minimum(p_intercept, 1.0),
+        p_intercept=p_intercept,
         distance_km=np.array([atlas.leg_distance(leg).mean for leg in legs], dtype=np.float64),
     )

@@ -180,6 +180,19 @@ class Estimate(Frozen):
         return f"{self.median:g}{unit} (p90 {self.p90:g})"
 
 
+def scale_odds(p: NDArray[np.float64] | float, factor: float) -> NDArray[np.float64]:
+    """Apply a multiplier to a probability through its odds: ``p f / (1 - p + p f)``.
+
+    A ``p_intercept_factor`` of 2 doubles the odds of being caught, which for small
+    probabilities is doubling the probability; unlike a plain product it never passes 1, so
+    several factors can apply together.
+    """
+    q = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(q >= 1.0, 1.0, q * factor / (1.0 - q + q * factor))
+    return np.nan_to_num(out, nan=0.0)
+
+
 def _non_negative(e: Estimate) -> Estimate:
     # A lognormal estimate is positive by construction; points and ranges are checked here.
     if e.shape != "lognormal" and e.bounds[0] < 0:

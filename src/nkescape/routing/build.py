@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Actor, Atlas, CountryPolicy, Event, Leg
+from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.network import Calendar, Network
 from nkescape.routing.query import PlanError, Query
 
@@ -132,26 +133,22 @@ def build_network(atlas: Atlas, query: Query) -> Built:
                 leg_events.setdefault(hit_leg, []).append(f"{event.name}: {effect.note}")
             if effect.closes:
                 is_open[:, hit] = False
-            for factor, table in (
-                (effect.duration_factor, days),
-                (effect.cost_factor, cost),
-                (effect.p_intercept_factor, p_int),
-            ):
+            for factor, table in ((effect.duration_factor, days), (effect.cost_factor, cost)):
                 if factor is not None:
                     table[:, hit] *= factor.mean
+            if effect.p_intercept_factor is not None:
+                p_int[:, hit] = scale_odds(p_int[:, hit], effect.p_intercept_factor.mean)
 
     for j, leg in enumerate(legs):
         for g in leg.group:
             n = group.count(g.who)
             if n == 0:
                 continue
-            for factor, table in (
-                (g.duration_factor, days),
-                (g.cost_factor, cost),
-                (g.p_intercept_factor, p_int),
-            ):
+            for factor, table in ((g.duration_factor, days), (g.cost_factor, cost)):
                 if factor is not None:
                     table[:, j] *= factor.mean**n
+            if g.p_intercept_factor is not None:
+                p_int[:, j] = scale_odds(p_int[:, j], g.p_intercept_factor.mean**n)
         if leg.operator in _BROKERED:
             cost[:, j] *= price
         blocked = (
@@ -165,7 +162,6 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         if blocked:
             is_open[:, j] = False
     cost *= group.size
-    p_int = np.minimum(p_int, 1.0)
 
     countries = [atlas.places[leg.from_].country for leg in legs]
     back = np.array([p_sent_back(atlas, country, year) for country in countries])

@@ -101,6 +101,5 @@ class Network:
     def leg_from(self) -> NDArray[np.int64]:
         """The start node of every leg (derived from the CSR arrays)."""
         out = np.empty(self.n_legs, dtype=np.int64)
-        for node in range(self.n_nodes):
-            out[self.legs_out(node)] = node
+        out[self.out_legs] = np.repeat(np.arange(self.n_nodes), np.diff(self.indptr))
         return out

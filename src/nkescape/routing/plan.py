@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from nkescape.atlas import Atlas
+from nkescape.atlas.estimate import scale_odds
 from nkescape.atlas.geo import leg_line
 from nkescape.routing.build import Built, build_network
 from nkescape.routing.query import Funding, Group, PlanError, Query
@@ -184,6 +185,19 @@ def _policy_line(atlas: Atlas, country: str, year: int) -> str:
     return f"{country}: {outcomes}{onward}; held {policy.detention_days.format(' days')}"
 
 
+def _odds(p: float) -> float:
+    return p / (1.0 - p) if p < 1.0 else math.inf
+
+
+def _band(bounds: tuple[float, float], base: float, now: float) -> tuple[float, float]:
+    """The estimate's bounds moved by the same odds factor that took ``base`` to ``now``."""
+    if base <= 0.0 or base >= 1.0:
+        return (now, now)
+    factor = _odds(now) / _odds(base)
+    lo, hi = (float(scale_odds(b, factor)) for b in bounds)
+    return (lo, hi)
+
+
 def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
     c = atlas.compiled
     net = built.network
@@ -261,10 +275,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
         for est in (leg.duration_days, leg.cost_usd, leg.p_intercept):
             sources += [s for s in est.source if s not in sources]
         p_int = float(built.p_intercept[m, move])
-        base = c.p_intercept[m, move]
-        lo, hi = leg.p_intercept.bounds
-        scale = p_int / base if base > 0 else 1.0
-        p_range = (min(1.0, lo * scale), min(1.0, hi * scale))
+        p_range = _band(leg.p_intercept.bounds, float(c.p_intercept[m, move]), p_int)
         back = float(built.p_back[move])
         if not reached_safe:
             log_low += math.log1p(-min(p_range[1] * back, 1 - 1e-12))

@@ -77,21 +77,23 @@ def lower_bounds(net: Network, target: int) -> LowerBounds:
     usable = net.open.any(axis=0)
     leg_from = net.leg_from()[usable]
     leg_to = net.leg_to[usable]
+    # Several legs may join the same two places: keep the least weight of each pair, since a
+    # sparse matrix would add them up. The grouping is the same for all three criteria.
+    order = np.lexsort((leg_to, leg_from))
+    a, b = leg_from[order], leg_to[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    starts = np.flatnonzero(first)
+    closed = ~net.open[:, usable][:, order]
 
     def to_target(table: NDArray[np.float64]) -> NDArray[np.float64]:
-        weight = np.where(net.open, table, np.inf).min(axis=0)[usable]
-        # Several legs may join the same two places: keep the least weight of each pair, since
-        # a sparse matrix would add them up.
-        order = np.lexsort((leg_to, leg_from))
-        a, b, w = leg_from[order], leg_to[order], weight[order]
-        first = np.ones(len(a), dtype=bool)
-        first[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
-        starts = np.flatnonzero(first)
         if len(starts) == 0:
             out = np.full(net.n_nodes, np.inf)
             out[target] = 0.0
             return out
-        w_min = np.minimum.reduceat(w, starts)
+        weight = table[:, usable][:, order]
+        weight = np.where(closed, np.inf, weight).min(axis=0)
+        w_min = np.minimum.reduceat(weight, starts)
         # csgraph drops explicit zeros as "no edge"; a tiny floor keeps zero-weight legs.
         floor = np.finfo(np.float64).tiny
         graph = sp.csr_matrix(
@@ -141,6 +143,7 @@ def pareto_search(
     budget: float = math.inf,
     bounds: LowerBounds | None = None,
     epsilon: float = 0.0,
+    backend: str = "auto",
 ) -> list[Label]:
     """Pareto-optimal itineraries from ``source`` to ``target`` (labels at the target).
 
@@ -148,9 +151,19 @@ def pareto_search(
     label is also dropped when another is within a factor ``1 + epsilon`` of it in every
     criterion: the result is then an epsilon-Pareto set, far smaller on large graphs, in which
     every exact Pareto itinerary has one within that factor. ``epsilon=0`` is exact.
+
+    ``backend`` is ``"python"``, ``"numba"`` (the ``fast`` extra) or ``"auto"``: numba for
+    networks of at least ``NUMBA_FROM_NODES`` places when it is installed. Both give the same
+    itineraries.
     """
+    if backend not in ("auto", "python", "numba"):
+        raise ValueError(f"unknown backend {backend!r} (auto, python or numba)")
     slack = 1.0 + epsilon
     lb = bounds if bounds is not None else lower_bounds(net, target)
+    if backend == "numba" or (
+        backend == "auto" and net.n_nodes >= NUMBA_FROM_NODES and _numba_available()
+    ):
+        return _search_numba(net, source, target, lb, max_days, budget, slack)
     h_t, h_c, h_r = lb.days.tolist(), lb.cost.tolist(), lb.risk.tolist()
     if math.isinf(h_t[source]):
         return []
@@ -277,6 +290,90 @@ def pareto_search(
                     )
                 )
     return pareto_filter(found)
+
+
+# Below this many places the plain-Python search answers in milliseconds and compiling the numba
+# kernel (seconds, once per machine) would cost more than it saves.
+NUMBA_FROM_NODES = 2000
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _search_numba(
+    net: Network,
+    source: int,
+    target: int,
+    lb: LowerBounds,
+    max_days: float,
+    budget: float,
+    slack: float,
+) -> list[Label]:
+    try:
+        from nkescape.routing import _kernel
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("the numba backend needs numba: pip install 'nkescape[fast]'") from exc
+    if math.isinf(lb.days[source]):
+        return []
+    capacity = 1 << 16
+    while True:
+        n_found, node, t, cost, risk, risk_safe, safe, parent, move, found = _kernel.run(
+            net.indptr,
+            net.out_legs,
+            net.leg_to,
+            net.days,
+            net.cost,
+            net.risk,
+            net.open,
+            net.safe,
+            net.seasonal_nodes() & net.wait_ok,
+            net.wait_risk_per_day,
+            net.wait_cost_per_day,
+            np.asarray(net.calendar.month_starts),
+            net.calendar.start.month - 1,
+            source,
+            target,
+            lb.days,
+            lb.cost,
+            lb.risk,
+            max_days,
+            budget,
+            slack,
+            MAX_WAITS,
+            capacity,
+        )
+        if n_found >= 0:
+            break
+        capacity *= 4
+    made: dict[int, Label] = {}
+
+    def label(i: int) -> Label:
+        chain = []
+        while i != -1 and i not in made:
+            chain.append(i)
+            i = int(parent[i])
+        prev = made.get(i) if i != -1 else None
+        for k in reversed(chain):
+            prev = Label(
+                int(node[k]),
+                float(t[k]),
+                float(cost[k]),
+                float(risk[k]),
+                float(risk_safe[k]),
+                bool(safe[k]),
+                prev,
+                int(move[k]),
+            )
+            made[k] = prev
+        assert prev is not None
+        return prev
+
+    return pareto_filter([label(int(found[i])) for i in range(n_found)])
 
 
 def _vector(a: Label) -> tuple[float, float, float, float, bool]:

@@ -20,15 +20,15 @@ def random_network(
     rng: int | np.random.Generator | None = None,
     *,
     degree: int = 4,
-    seasonal: bool = False,
+    seasonal: float = 0.0,
     safe_fraction: float = 0.2,
     wait: bool = True,
     start: dt.date = dt.date(2017, 1, 15),
 ) -> Network:
     """A random directed network of ``n_nodes`` places, each with ``degree`` outgoing legs.
 
-    With ``seasonal``, about a third of the legs are open only in some months and vary by month.
-    Node 0 is never safe, so a search from it starts outside safety.
+    ``seasonal`` is the share of legs that are open only in some months and vary by month (about
+    0.16 in the bundled atlas). Node 0 is never safe, so a search from it starts outside safety.
     """
     gen = np.random.default_rng(rng)
     xy = gen.random((n_nodes, 2))
@@ -51,7 +51,7 @@ def random_network(
     risk = np.tile(-np.log1p(-p_fail), (12, 1))
     is_open = np.ones((12, n_legs), dtype=bool)
     if seasonal:
-        varies = gen.random(n_legs) < 0.33
+        varies = gen.random(n_legs) < seasonal
         for j in np.flatnonzero(varies):
             is_open[:, j] = gen.random(12) < 0.6
             is_open[gen.integers(12), j] = True
