@@ -1,0 +1,37 @@
+"""Benchmarks run and check their own answers (a smoke run on small sizes)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", ROOT / "benchmarks" / f"{name}.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plan_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load("plan")
+    bench.bundled(reference_limit=30)
+    bench.synthetic([12, 300], [0.0], bench.seasonal_share(), 30)
+    out = capsys.readouterr().out
+    assert "bundled atlas:" in out and "same set" in out
+    assert "300 places" in out and "did not finish" not in out
+
+
+def test_atlas_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    load("atlas").main()
+    assert "load_atlas" in capsys.readouterr().out
