@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import signal
+import multiprocessing
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import TypeVar
 
 import numpy as np
@@ -40,28 +42,36 @@ from nkescape.routing.search import _numba_available
 T = TypeVar("T")
 
 
-class _TimeoutError(Exception):
-    pass
+def _child(
+    conn: Connection, fn: Callable[..., object], args: tuple[object, ...], kwargs: dict[str, object]
+) -> None:
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    conn.send((result, time.perf_counter() - start))
+    conn.close()
 
 
 def limited(
     seconds: int, fn: Callable[..., T], *args: object, **kwargs: object
 ) -> tuple[T | None, float]:
-    """Run ``fn(*args, **kwargs)`` for at most ``seconds``; return (result or None, seconds)."""
+    """Run ``fn(*args, **kwargs)`` in a forked child for at most ``seconds``.
 
-    def alarm(signum: int, frame: object) -> None:
-        raise _TimeoutError
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
+    A child process, because compiled code (the numba kernel) cannot be interrupted by a signal;
+    fork, so the network is shared rather than copied. Returns (result or None, seconds).
+    """
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, fn, args, kwargs))
     start = time.perf_counter()
-    try:
-        return fn(*args, **kwargs), time.perf_counter() - start
-    except _TimeoutError:
-        return None, time.perf_counter() - start
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+    proc.start()
+    child.close()
+    if parent.poll(seconds):
+        result, elapsed = parent.recv()
+        proc.join()
+        return result, elapsed
+    proc.kill()
+    proc.join()
+    return None, time.perf_counter() - start
 
 
 def vectors(labels: list[Label]) -> list[tuple[float, ...]]:
@@ -177,6 +187,7 @@ def synthetic(sizes: list[int], epsilons: list[float], share: float, limit: int)
 
 
 def main() -> None:
+    sys.setrecursionlimit(10_000)  # itineraries of hundreds of legs are pickled back from children
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only (CI smoke)")
     args = parser.parse_args()

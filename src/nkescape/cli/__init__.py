@@ -12,6 +12,7 @@ import typer
 
 from nkescape.cli import atlas as atlas_cli
 from nkescape.cli.plan import options_command, plan_command
+from nkescape.cli.simulate import simulate_command
 
 __all__ = ["app", "main"]
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(atlas_cli.app, name="atlas")
 app.command("plan")(plan_command)
 app.command("options")(options_command)
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:

@@ -1,0 +1,114 @@
+"""``nkescape simulate``: many journeys along a planned itinerary, with intervals."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from nkescape.cli._common import Overlay, console, fail, load
+from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
+from nkescape.routing import PlanError, plan
+from nkescape.routing.query import Query
+from nkescape.simulate import SimulationError, simulate
+
+
+def simulate_command(
+    origin: From = None,
+    destination: To = "seoul",
+    month: Month = None,
+    date: Date = None,
+    group: GroupOpt = "1w",
+    budget: Budget = None,
+    funding: FundingOpt = "self",
+    itinerary: Annotated[
+        int, typer.Option("--itinerary", help="Which of the plan's itineraries (1 = best).")
+    ] = 1,
+    runs: Annotated[int, typer.Option("--runs", help="Number of journeys.")] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
+    overlay: Overlay = None,
+) -> None:
+    """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
+    atlas = load(None, overlay)
+    try:
+        result = plan(
+            atlas,
+            origin,
+            destination,
+            month=month,
+            date=_date(month, date),
+            group=group,
+            budget=budget,
+            funding=_funding(funding),
+        )
+    except PlanError as exc:
+        fail(str(exc))
+    if not 1 <= itinerary <= len(result.itineraries):
+        fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
+    chosen = result.itineraries[itinerary - 1]
+    query = Query(
+        result.origin,
+        result.destination,
+        result.date,
+        result.group,
+        budget,
+        None,
+        result.funding,
+    )
+    try:
+        with Progress(transient=True, disable=as_json) as bar:
+            task = bar.add_task("simulating journeys", total=runs)
+            summary = simulate(
+                atlas,
+                chosen,
+                query=query,
+                runs=runs,
+                seed=seed,
+                progress=lambda n: bar.advance(task, n),
+            )
+    except SimulationError as exc:
+        fail(str(exc))
+    data = summary.to_json()
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    out = console()
+    out.print(
+        f"{runs:,} journeys {result.origin} -> {result.destination} from {result.date}, "
+        f"{result.group.label()}, itinerary {itinerary} ({len(chosen.legs)} legs), seed {seed}",
+        markup=False,
+    )
+    for key in ("p_reach_safety", "p_reach_destination"):
+        lo, hi = data[key]["ci95"]
+        out.print(f"{key}: {data[key]['value']:.4f} (95% CI {lo:.4f}-{hi:.4f})", markup=False)
+    table = Table(show_edge=False)
+    for col in ("", "p10", "median", "p90", "mean"):
+        table.add_column(col)
+    for label, key in (
+        ("days to safety", "days_to_safety"),
+        ("days to destination", "days_to_destination"),
+        ("cost US$", "cost_usd"),
+    ):
+        q = data[key]
+        table.add_row(
+            label,
+            *(f"{q[k]:,.1f}" if q[k] is not None else "-" for k in ("p10", "p50", "p90", "mean")),
+        )
+    out.print(table)
+    funnel = Table(title="where journeys end", show_edge=False)
+    for col in ("leg", "entered", "repatriated", "in hiding", "dead", "handed to embassy"):
+        funnel.add_column(col)
+    for row in data["funnel"]:
+        funnel.add_row(
+            row["leg"],
+            f"{row['entered']:,}",
+            f"{row.get('repatriated', 0):,}",
+            f"{row.get('in-hiding', 0):,}",
+            f"{row.get('dead', 0):,}",
+            f"{row.get('reached-destination', 0):,}",
+        )
+    out.print(funnel)

@@ -1,0 +1,159 @@
+"""The journey model of one itinerary as arrays: what the kernel draws from, leg by leg.
+
+Built from the same pieces as the planner's network (events in force, group effects, funding,
+policies), but keeping distributions instead of expected values: each leg's duration, cost and
+interception probability are drawn per journey from the atlas's estimates, then moved by the
+month the journey reaches the leg.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nkescape.atlas import Atlas, Estimate
+from nkescape.routing import Itinerary
+from nkescape.routing.build import Built, build_network
+from nkescape.routing.query import Query
+
+__all__ = ["SHAPES", "JourneyModel", "journey_model"]
+
+# Estimate shapes as kernel codes.
+SHAPES = {"point": 0, "range": 1, "lognormal": 2}
+_BROKERED = frozenset({"broker", "guide", "driver", "boatman"})
+
+
+def _params(e: Estimate) -> tuple[int, float, float]:
+    """(shape code, a, b): point (v, v), range (low, high), lognormal (mu, sigma)."""
+    if e.shape == "point":
+        assert e.value is not None
+        return 0, e.value, e.value
+    if e.shape == "range":
+        assert e.low is not None and e.high is not None
+        return 1, e.low, e.high
+    assert e.median is not None and e.p90 is not None
+    sigma = math.log(e.p90 / e.median) / 1.2815515655446004
+    return 2, math.log(e.median), sigma
+
+
+@dataclass(frozen=True, eq=False)
+class JourneyModel:
+    """Per-leg arrays (index k = k-th leg of the itinerary) and per-month factor tables."""
+
+    legs: tuple[str, ...]
+    start: dt.date
+    month_starts: NDArray[np.float64]
+    dur: NDArray[np.float64]  # (k, 3): shape code, a, b
+    cost: NDArray[np.float64]
+    p_int: NDArray[np.float64]
+    dur_factor: NDArray[np.float64]  # (k, 12): expected-value ratio of this query to the base
+    cost_factor: NDArray[np.float64]
+    odds_factor: NDArray[np.float64]
+    is_open: NDArray[np.bool_]  # (k, 12)
+    p_back: NDArray[np.float64]  # (k,): caught on leg k -> sent back
+    p_embassy: NDArray[np.float64]  # (k,): caught on leg k -> handed to the embassy
+    p_killed: NDArray[np.float64]
+    detention: NDArray[np.float64]  # (k,): expected days held when caught and not sent back
+    wait_hazard: NDArray[np.float64]  # (k,): per day of waiting at the leg's start
+    wait_cost: NDArray[np.float64]
+    betrayal: NDArray[np.float64]  # (k, 3): robbed, turned in, sold, per brokered leg
+    to_safe: NDArray[np.bool_]  # (k,)
+    start_safe: bool
+    not_before: NDArray[np.float64]  # (k,): day before which leg k is not started (planned waits)
+
+    @property
+    def n_legs(self) -> int:
+        return len(self.legs)
+
+
+def _ratio(new: NDArray[np.float64], base: NDArray[np.float64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(base > 0, new / base, 1.0)
+    return out
+
+
+def _odds(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(p < 1, p / (1 - p), np.inf)
+
+
+def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) -> JourneyModel:
+    """Arrays for simulating ``itinerary`` (or a list of leg ids) under ``query``."""
+    built: Built = build_network(atlas, query)
+    c = atlas.compiled
+    if isinstance(itinerary, Itinerary):
+        leg_ids, planned = [], []
+        waited = False
+        for step in itinerary.steps:
+            if step.kind == "wait":
+                waited = True
+                continue
+            assert step.leg is not None
+            leg_ids.append(step.leg)
+            # A wait the planner chose (for safer conditions) is kept: not before that day.
+            planned.append(step.start_day if waited else 0.0)
+            waited = False
+    else:
+        leg_ids, planned = list(itinerary), [0.0] * len(itinerary)
+    not_before = np.array(planned, dtype=np.float64)
+    js = [c.leg_index[leg_id] for leg_id in leg_ids]
+    legs = [atlas.legs[leg_id] for leg_id in leg_ids]
+    net = built.network
+    year = query.date.year
+    # The planner's tables hold expected values for this query; the ratio to the atlas's own
+    # expected values is what the query (season, events, group, funding, size) does to a leg.
+    dur_factor = _ratio(net.days[:, js], np.array([[leg.duration_days.mean for leg in legs]]))
+    cost_factor = _ratio(built.cost_total[:, js], np.array([[leg.cost_usd.mean for leg in legs]]))
+    base_p = np.array([[leg.p_intercept.mean for leg in legs]])
+    odds_factor = _ratio(_odds(built.p_intercept[:, js]), _odds(base_p))
+    p_back = np.array([built.p_back[j] for j in js])
+    p_embassy, p_killed, detention, betrayal = [], [], [], []
+    actor = built.actor
+    n_brokered = max(1, sum(leg.operator in _BROKERED for leg in legs))
+    for leg in legs:
+        country = atlas.places[leg.from_].country
+        policy = atlas.policy_for(country, year)
+        if policy is None:
+            p_embassy.append(0.0)
+            p_killed.append(0.0)
+            detention.append(0.0)
+        else:
+            items = {name: p.mean for name, p in policy.outcomes.items()}
+            total = sum(items.values()) or 1.0
+            p_embassy.append(items.get("handed_to_embassy", 0.0) / total)
+            p_killed.append(items.get("killed", 0.0) / total)
+            detention.append(policy.detention_days.mean)
+        r = actor.reliability
+        share = 1.0 / n_brokered if leg.operator in _BROKERED else 0.0
+        # The actor's reliability is per journey; spread it over the brokered legs.
+        betrayal.append([r.robbed.mean * share, r.turned_in.mean * share, r.sold.mean * share])
+    origin = c.place_index[query.origin]
+    starts = [c.place_index[leg.from_] for leg in legs]
+    return JourneyModel(
+        legs=tuple(leg_ids),
+        start=query.date,
+        month_starts=np.asarray(net.calendar.month_starts),
+        dur=np.array([_params(leg.duration_days) for leg in legs], dtype=np.float64),
+        cost=np.array([_params(leg.cost_usd) for leg in legs], dtype=np.float64),
+        p_int=np.array([_params(leg.p_intercept) for leg in legs], dtype=np.float64),
+        dur_factor=dur_factor.T.copy(),
+        cost_factor=cost_factor.T.copy(),
+        odds_factor=odds_factor.T.copy(),
+        is_open=net.open[:, js].T.copy(),
+        p_back=p_back,
+        p_embassy=np.array(p_embassy),
+        p_killed=np.array(p_killed),
+        detention=np.array(detention),
+        wait_hazard=np.array(
+            [0.0 if s == origin else float(net.wait_risk_per_day[s]) for s in starts]
+        ),
+        wait_cost=np.array([float(net.wait_cost_per_day[s]) for s in starts]),
+        betrayal=np.array(betrayal, dtype=np.float64),
+        to_safe=np.array([bool(net.safe[c.place_index[leg.to]]) for leg in legs]),
+        start_safe=bool(net.safe[origin]),
+        not_before=not_before,
+    )

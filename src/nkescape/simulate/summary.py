@@ -1,0 +1,136 @@
+"""Streaming aggregates of simulated journeys: outcome counts, funnels and quantile histograms.
+
+Chunks are folded in as they finish, so memory stays bounded for any number of runs; quantiles
+come from log-spaced histograms (relative resolution 0.5%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nkescape.simulate.kernel import OUTCOMES, Chunk
+
+__all__ = ["Summary", "wilson"]
+
+_Z95 = 1.959963984540054  # two-sided 95% normal quantile
+_DAY_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 4001)])
+_COST_EDGES = np.concatenate([[0.0], np.geomspace(1.0, 1e8, 4001)])
+
+
+def _zeros(shape: int | tuple[int, int]) -> NDArray[np.int64]:
+    return np.zeros(shape, dtype=np.int64)
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """Wilson score 95% interval for ``k`` successes out of ``n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + _Z95**2 / n
+    centre = (p + _Z95**2 / (2 * n)) / denom
+    half = _Z95 * math.sqrt(p * (1 - p) / n + _Z95**2 / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def _quantiles(hist: NDArray[np.int64], edges: NDArray[np.float64]) -> dict[str, float | None]:
+    total = int(hist.sum())
+    if total == 0:
+        return {"p10": None, "p50": None, "p90": None, "mean": None}
+    cum = np.cumsum(hist)
+    out: dict[str, float | None] = {}
+    for q in (0.1, 0.5, 0.9):
+        i = int(np.searchsorted(cum, q * total))
+        before = cum[i - 1] if i > 0 else 0
+        frac = (q * total - before) / max(hist[i], 1)
+        out[f"p{round(q * 100)}"] = float(edges[i] + frac * (edges[i + 1] - edges[i]))
+    mids = (edges[:-1] + edges[1:]) / 2
+    out["mean"] = float((hist * mids).sum() / total)
+    return out
+
+
+@dataclass
+class Summary:
+    """Aggregates of ``runs`` journeys along one itinerary."""
+
+    legs: tuple[str, ...]
+    seed: int
+    runs: int = 0
+    outcomes: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(OUTCOMES), np.int64))
+    safe: int = 0
+    funnel: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros((0, len(OUTCOMES)), np.int64)
+    )
+    days_safety: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(len(_DAY_EDGES) - 1, np.int64)
+    )
+    days_destination: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(len(_DAY_EDGES) - 1, np.int64)
+    )
+    cost: NDArray[np.int64] = field(
+        default_factory=lambda: np.zeros(len(_COST_EDGES) - 1, np.int64)
+    )
+
+    def __post_init__(self) -> None:
+        if self.funnel.shape[0] != len(self.legs):
+            self.funnel = np.zeros((len(self.legs), len(OUTCOMES)), np.int64)
+
+    def add(self, chunk: Chunk) -> None:
+        self.runs += len(chunk.status)
+        self.outcomes += np.bincount(chunk.status, minlength=len(OUTCOMES))
+        ended = chunk.end_leg >= 0
+        np.add.at(self.funnel, (chunk.end_leg[ended], chunk.status[ended]), 1)
+        safe = ~np.isnan(chunk.days_to_safety)
+        self.safe += int(safe.sum())
+        self.days_safety += np.histogram(chunk.days_to_safety[safe], _DAY_EDGES)[0]
+        done = chunk.status == 0
+        self.days_destination += np.histogram(chunk.days[done], _DAY_EDGES)[0]
+        self.cost += np.histogram(chunk.cost, _COST_EDGES)[0]
+
+    @property
+    def p_reach_safety(self) -> float:
+        return self.safe / self.runs if self.runs else 0.0
+
+    @property
+    def p_reach_destination(self) -> float:
+        return int(self.outcomes[0]) / self.runs if self.runs else 0.0
+
+    def quantiles(self, what: str) -> dict[str, float | None]:
+        hist = {"safety": self.days_safety, "destination": self.days_destination}.get(what)
+        if hist is not None:
+            return _quantiles(hist, _DAY_EDGES)
+        return _quantiles(self.cost, _COST_EDGES)
+
+    def to_json(self) -> dict[str, Any]:
+        n = self.runs
+        entered = n - np.concatenate([[0], np.cumsum(self.funnel.sum(axis=1))[:-1]])
+        return {
+            "runs": n,
+            "seed": self.seed,
+            "legs": list(self.legs),
+            "p_reach_safety": {"value": self.p_reach_safety, "ci95": wilson(self.safe, n)},
+            "p_reach_destination": {
+                "value": self.p_reach_destination,
+                "ci95": wilson(int(self.outcomes[0]), n),
+            },
+            "outcomes": {name: int(k) / n for name, k in zip(OUTCOMES, self.outcomes, strict=True)},
+            "days_to_safety": self.quantiles("safety"),
+            "days_to_destination": self.quantiles("destination"),
+            "cost_usd": self.quantiles("cost"),
+            "funnel": [
+                {
+                    "leg": leg,
+                    "entered": int(entered[k]),
+                    **{
+                        name: int(self.funnel[k, i])
+                        for i, name in enumerate(OUTCOMES)
+                        if self.funnel[k, i]
+                    },
+                }
+                for k, leg in enumerate(self.legs)
+            ],
+        }

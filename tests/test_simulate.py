@@ -1,0 +1,244 @@
+"""The journey simulator: reproducible, statistically right, and faithful to the sources."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import statistics
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nkescape.atlas import Atlas, bundled_atlas, toy_atlas
+from nkescape.cli import app
+from nkescape.routing import Itinerary, plan
+from nkescape.routing.query import Funding, Group, Query
+from nkescape.simulate import JourneyModel, SimulationError, journey_model, simulate, wilson
+
+SEPT = dt.date(2017, 9, 1)
+
+
+@pytest.fixture(scope="module")
+def atlas() -> Atlas:
+    return bundled_atlas()
+
+
+def query(origin: str = "hyesan", date: dt.date = SEPT, funding: Funding = "self") -> Query:
+    return Query(origin, "seoul", date, Group(), None, None, funding)
+
+
+def overland(atlas: Atlas, funding: Funding = "self") -> Itinerary:
+    """The Washington Post route: China, the night run into Vietnam, Laos, the Mekong."""
+    result = plan(atlas, "hyesan", date=SEPT, funding=funding)
+    return next(
+        it for it in result.itineraries if any(s.leg == "vietnam-night-run" for s in it.legs)
+    )
+
+
+def test_same_seed_same_numbers_and_another_seed_differs(atlas: Atlas) -> None:
+    it = overland(atlas)
+    a = simulate(atlas, it, query=query(), runs=20_000, seed=7).to_json()
+    b = simulate(atlas, it, query=query(), runs=20_000, seed=7).to_json()
+    c = simulate(atlas, it, query=query(), runs=20_000, seed=8).to_json()
+    assert a == b
+    assert a != c
+
+
+def test_chunking_streams_without_changing_the_statistics(atlas: Atlas) -> None:
+    it = overland(atlas)
+    whole = simulate(atlas, it, query=query(), runs=60_000, seed=3)
+    pieces = simulate(atlas, it, query=query(), runs=60_000, seed=3, chunk=7_000)
+    assert pieces.runs == whole.runs == 60_000
+    p, q = whole.p_reach_destination, pieces.p_reach_destination
+    sigma = math.sqrt(p * (1 - p) * 2 / 60_000)
+    assert abs(p - q) < 4 * sigma
+
+
+def test_toy_success_rate_matches_the_analytic_product() -> None:
+    atlas = toy_atlas()
+    result = plan(atlas, "home", "capital", month=1, today=dt.date(2017, 1, 1))
+    it = next(i for i in result.itineraries if i.legs[-1].leg == "haven-capital-flight")
+    q = Query("home", "capital", result.date, Group(), None, None, "self")
+    model = journey_model(atlas, q, it)
+    n = 200_000
+    summary = simulate(atlas, it, query=q, runs=n, seed=42)
+    # Analytic: a leg is passed unless the group is caught and sent back, or betrayed (robbed,
+    # turned in, sold). In January no seasonal factor moves the toy's probabilities.
+    assert np.all(model.odds_factor[:, 0] == 1.0)
+    survive = 1.0
+    for k in range(model.n_legs):
+        code, a, b = model.p_int[k]
+        p_caught = a if code == 0 else (a + b) / 2
+        robbed, turned, sold = model.betrayal[k]
+        p_caught = p_caught + (1 - p_caught) * turned
+        survive *= (1 - p_caught * model.p_back[k]) * (1 - robbed - sold)
+    sigma = math.sqrt(survive * (1 - survive) / n)
+    assert abs(summary.p_reach_destination - survive) < 4 * sigma
+
+
+def reference(model: JourneyModel, n: int, seed: int) -> tuple[float, float]:
+    """A per-journey loop of the same model (no arrays): success rate and median days."""
+    rng = np.random.default_rng(seed)
+
+    def draw(params: np.ndarray) -> float:
+        code, a, b = int(params[0]), float(params[1]), float(params[2])
+        return a if code == 0 else rng.uniform(a, b) if code == 1 else rng.lognormal(a, b)
+
+    ok, days = 0, []
+    start0 = model.start.month - 1
+    for _ in range(n):
+        t, alive = 0.0, True
+        for k in range(model.n_legs):
+            t = max(t, model.not_before[k])
+            i = int(np.searchsorted(model.month_starts, t, side="right")) - 1
+            while not model.is_open[k, (start0 + i) % 12]:
+                i += 1
+                t = model.month_starts[i]
+            # No hiding risk here: the route is checked in September, when no leg is closed,
+            # and the planner chose no waits.
+            m = (start0 + i) % 12
+            d = draw(model.dur[k]) * model.dur_factor[k, m]
+            p = draw(model.p_int[k])
+            f = model.odds_factor[k, m]
+            p = 1.0 if p >= 1 else p * f / (1 - p + p * f)
+            u = rng.random()
+            robbed, turned, sold = model.betrayal[k]
+            caught = rng.random() < p or robbed <= u < robbed + turned
+            if u < robbed or robbed + turned <= u < robbed + turned + sold:
+                alive = False
+                break
+            if caught:
+                v = rng.random()
+                if v < model.p_back[k]:
+                    alive = False
+                    break
+                t += model.detention[k]
+                if v < model.p_back[k] + model.p_embassy[k]:
+                    break
+                t += d
+                continue
+            t += d
+        if alive:
+            ok += 1
+            days.append(t)
+    return ok / n, statistics.median(days)
+
+
+def test_kernel_agrees_with_a_per_journey_reference(atlas: Atlas) -> None:
+    it = overland(atlas)
+    model = journey_model(atlas, query(), it)
+    n = 20_000
+    p_ref, median_ref = reference(model, n, seed=11)
+    summary = simulate(atlas, it, query=query(), runs=n, seed=12)
+    p = summary.p_reach_destination
+    sigma = math.sqrt(p * (1 - p) / n + p_ref * (1 - p_ref) / n)
+    assert abs(p - p_ref) < 4 * sigma
+    median = summary.quantiles("destination")["p50"]
+    assert median is not None and abs(median - median_ref) / median_ref < 0.05
+
+
+def test_overland_route_reproduces_the_washington_post_figures(atlas: Atlas) -> None:
+    it = overland(atlas)
+    n = 100_000
+    summary = simulate(atlas, it, query=query(), runs=n, seed=1)
+    to_thailand = summary.quantiles("safety")
+    to_seoul = summary.quantiles("destination")
+    assert to_thailand["p10"] is not None and to_seoul["p10"] is not None
+    # "if everything goes smoothly ... in a Thai detention centre within 10 days and in South
+    # Korea within a month": when all goes well means the fast end of the distribution.
+    assert to_thailand["p10"] <= 10 <= to_thailand["p50"]  # type: ignore[operator]
+    assert to_seoul["p10"] <= 30 <= to_seoul["p50"]  # type: ignore[operator]
+    # "almost 4,350km" and "more than 80 hours on buses in China", from the legs themselves.
+    km = sum(
+        atlas.leg_distance(atlas.legs[s.leg]).central
+        for s in it.legs
+        if s.leg and atlas.places[s.from_place].country != "TH"
+    )
+    assert 3_900 <= km <= 4_800
+    china_bus_hours = (
+        24
+        * sum(
+            atlas.legs[s.leg].duration_days.median or 0
+            for s in it.legs
+            if s.mode == "bus"
+            and atlas.places[s.to_place].country == "CN"
+            and s.leg != "yanji-shenyang-bus"
+        )
+        + 17
+    )  # the first, 17-hour bus; its leg also holds the three days in the safe house
+    assert china_bus_hours > 80
+
+
+def test_ngo_route_costs_about_half_of_a_broker_route(atlas: Atlas) -> None:
+    n = 50_000
+    costs = {}
+    for funding in ("self", "ngo"):
+        it = overland(atlas, funding)
+        summary = simulate(atlas, it, query=query(funding=funding), runs=n, seed=5)
+        costs[funding] = summary.quantiles("cost")["mean"]
+    ratio = costs["ngo"] / costs["self"]  # type: ignore[operator]
+    assert 0.45 <= ratio <= 0.55  # WaPo: US$2,000 through the NGO, about double via a broker
+    assert 1_400 <= costs["ngo"] <= 3_000  # type: ignore[operator]
+
+
+def test_bad_runs_and_seed_are_refused(atlas: Atlas) -> None:
+    it = overland(atlas)
+    with pytest.raises(SimulationError, match="runs must be positive"):
+        simulate(atlas, it, query=query(), runs=0, seed=1)
+    with pytest.raises(SimulationError, match="seed must be"):
+        simulate(atlas, it, query=query(), runs=10, seed=-1)
+
+
+def test_wilson_interval() -> None:
+    lo, hi = wilson(50, 100)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(0.192, abs=0.002)
+    assert wilson(0, 10)[0] == 0.0
+
+
+runner = CliRunner()
+
+
+def test_cli_simulate_json_is_reproducible() -> None:
+    args = [
+        "simulate",
+        "--from",
+        "hyesan",
+        "--date",
+        "2017-09-01",
+        "--runs",
+        "20000",
+        "--seed",
+        "1",
+        "--json",
+    ]
+    first = runner.invoke(app, args)
+    second = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert first.output == second.output
+    data = json.loads(first.output)
+    assert {
+        "p_reach_safety",
+        "p_reach_destination",
+        "days_to_destination",
+        "cost_usd",
+        "funnel",
+        "seed",
+    } <= set(data)
+    lo, hi = data["p_reach_safety"]["ci95"]
+    assert lo <= data["p_reach_safety"]["value"] <= hi
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--runs", "0"], "runs must be positive"),
+        (["--itinerary", "99"], "--itinerary: choose"),
+        (["--seed", "-3"], "seed must be"),
+    ],
+)
+def test_cli_simulate_bad_input(args: list[str], fragment: str) -> None:
+    result = runner.invoke(app, ["simulate", "--from", "hyesan", "--date", "2017-09-01", *args])
+    assert result.exit_code == 1
+    assert fragment in result.output
