@@ -56,8 +56,8 @@ def _summary(it: Itinerary) -> str:
     places = list(it.places)
     if len(places) > 6:
         places = [*places[:3], "...", *places[-2:]]
-    waits = sum(1 for s in it.steps if s.kind == "wait")
-    wait = f" (wait {waits} month{'s' if waits != 1 else ''} first)" if waits else ""
+    waited = sum(s.days for s in it.steps if s.kind == "wait")
+    wait = f" (waits {waited:.0f} days in all)" if waited else ""
     return " > ".join(places) + wait
 
 
