@@ -39,7 +39,7 @@ MaxDays = Annotated[float | None, typer.Option("--max-days", help="Longest expec
 AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-def _date(month: int | None, date: str | None) -> dt.date | None:
+def _date(date: str | None) -> dt.date | None:
     if date is None:
         return None
     try:
@@ -163,7 +163,7 @@ def plan_command(
             origin,
             destination,
             month=month,
-            date=_date(month, date),
+            date=_date(date),
             group=group,
             budget=budget,
             profile=profile,
@@ -219,7 +219,7 @@ def options_command(
                     start,
                     destination,
                     month=month,
-                    date=_date(month, date),
+                    date=_date(date),
                     group=group,
                     profile=profile,
                     funding=_funding(funding),

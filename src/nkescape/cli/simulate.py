@@ -12,7 +12,6 @@ from rich.table import Table
 from nkescape.cli._common import Overlay, console, fail, load
 from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
 from nkescape.routing import PlanError, plan
-from nkescape.routing.query import Query
 from nkescape.simulate import SimulationError, simulate
 
 
@@ -40,7 +39,7 @@ def simulate_command(
             origin,
             destination,
             month=month,
-            date=_date(month, date),
+            date=_date(date),
             group=group,
             budget=budget,
             funding=_funding(funding),
@@ -50,22 +49,13 @@ def simulate_command(
     if not 1 <= itinerary <= len(result.itineraries):
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
     chosen = result.itineraries[itinerary - 1]
-    query = Query(
-        result.origin,
-        result.destination,
-        result.date,
-        result.group,
-        budget,
-        None,
-        result.funding,
-    )
     try:
         with Progress(transient=True, disable=as_json) as bar:
             task = bar.add_task("simulating journeys", total=runs)
             summary = simulate(
                 atlas,
                 chosen,
-                query=query,
+                query=result.query,
                 runs=runs,
                 seed=seed,
                 progress=lambda n: bar.advance(task, n),

@@ -116,16 +116,38 @@ class Itinerary:
 class Plan:
     """The answer to a planning question: ranked Pareto-optimal itineraries."""
 
-    origin: str
-    destination: str
-    date: dt.date
-    group: Group
-    funding: Funding
-    profile: str | None
-    budget: float | None
+    query: Query
     itineraries: tuple[Itinerary, ...]
     events: tuple[str, ...] = field(default=())
     ranking: str = "highest probability of reaching safety, then fewest days"
+
+    @property
+    def origin(self) -> str:
+        return self.query.origin
+
+    @property
+    def destination(self) -> str:
+        return self.query.destination
+
+    @property
+    def date(self) -> dt.date:
+        return self.query.date
+
+    @property
+    def group(self) -> Group:
+        return self.query.group
+
+    @property
+    def funding(self) -> Funding:
+        return self.query.funding
+
+    @property
+    def profile(self) -> str | None:
+        return self.query.profile
+
+    @property
+    def budget(self) -> float | None:
+        return self.query.budget
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -472,13 +494,5 @@ def plan(
         key=lambda it: (-round(it.p_reach_safety, 6), it.days, it.cost_usd),
     )
     return Plan(
-        origin=origin,
-        destination=destination,
-        date=when,
-        group=grp,
-        funding=funding,
-        profile=profile,
-        budget=budget,
-        itineraries=tuple(itineraries),
-        events=tuple(e.name for e in built.events),
+        query=query, itineraries=tuple(itineraries), events=tuple(e.name for e in built.events)
     )
