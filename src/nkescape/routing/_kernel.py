@@ -1,9 +1,10 @@
 """The label-setting search compiled with numba, for large networks.
 
 It follows ``search.pareto_search`` step for step (same order of settling, same dominance tests),
-so both return the same itineraries; tests check it. Labels live in flat arrays; the labels
-settled at a place form a linked list through ``nxt``. Importing this module needs numba (the
-``fast`` extra); ``search`` falls back to plain Python without it.
+so both return the same itineraries; tests check it. Labels live in two flat tables, one of floats
+(days, cost, risk, risk until safety) and one of integers (place, parent, move, waits in a row,
+safe); the labels settled at a place form a linked list through ``nxt``. Importing this module
+needs numba (the ``fast`` extra); ``search`` falls back to plain Python without it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from numba import njit
 from numpy.typing import NDArray
 
 WAIT = -1
+# Columns of the float table and of the integer table.
+T, COST, RISK, RISK_SAFE = 0, 1, 2, 3
+NODE, PARENT, MOVE, WAITS, SAFE = 0, 1, 2, 3, 4
+# Rows of the lower-bound table.
+H_T, H_C, H_R = 0, 1, 2
 
 
 @njit(cache=True)
@@ -23,216 +29,21 @@ def _index(month_starts: NDArray[np.float64], t: float) -> int:
 
 
 @njit(cache=True)
-def run(
-    indptr: NDArray[np.int64],
-    out_legs: NDArray[np.int64],
-    leg_to: NDArray[np.int64],
-    days: NDArray[np.float64],
-    cost: NDArray[np.float64],
-    risk: NDArray[np.float64],
-    is_open: NDArray[np.bool_],
-    safe: NDArray[np.bool_],
-    seasonal: NDArray[np.bool_],
-    wait_risk: NDArray[np.float64],
-    wait_cost: NDArray[np.float64],
-    month_starts: NDArray[np.float64],
-    start_month0: int,
-    source: int,
-    target: int,
-    h_t: NDArray[np.float64],
-    h_c: NDArray[np.float64],
-    h_r: NDArray[np.float64],
-    max_days: float,
-    budget: float,
-    slack: float,
-    max_waits: int,
-    capacity: int,
-) -> tuple[
-    int,
-    NDArray[np.int64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.float64],
-    NDArray[np.bool_],
-    NDArray[np.int64],
-    NDArray[np.int64],
-    NDArray[np.int64],
-]:
-    """Return (number of labels at the target or -1 if ``capacity`` ran out, label arrays...)."""
-    n_nodes = len(safe)
-    node_a = np.empty(capacity, np.int64)
-    t_a = np.empty(capacity, np.float64)
-    c_a = np.empty(capacity, np.float64)
-    r_a = np.empty(capacity, np.float64)
-    rs_a = np.empty(capacity, np.float64)
-    s_a = np.empty(capacity, np.bool_)
-    parent = np.empty(capacity, np.int64)
-    move = np.empty(capacity, np.int64)
-    waits = np.empty(capacity, np.int64)
-    nxt = np.full(capacity, -1, np.int64)
-    head = np.full(n_nodes, -1, np.int64)
-    found = np.empty(capacity, np.int64)
-    n_found = 0
-    n = 0
-
-    node_a[0] = source
-    t_a[0] = 0.0
-    c_a[0] = 0.0
-    r_a[0] = 0.0
-    rs_a[0] = 0.0
-    s_a[0] = safe[source]
-    parent[0] = -1
-    move[0] = 0
-    waits[0] = 0
-    n = 1
-    counter = 0
-    heap = [(h_t[source], h_r[source], 0.0, 0, 0)]
-
-    while len(heap) > 0:
-        item = heapq.heappop(heap)
-        lab = item[4]
-        if _beaten(
-            lab,
-            node_a,
-            t_a,
-            c_a,
-            r_a,
-            rs_a,
-            s_a,
-            parent,
-            move,
-            nxt,
-            head,
-            found,
-            n_found,
-            seasonal,
-            wait_risk,
-            wait_cost,
-            month_starts,
-            h_t,
-            h_c,
-            h_r,
-            slack,
-            max_waits,
-        ):
-            continue
-        v = node_a[lab]
-        nxt[lab] = head[v]
-        head[v] = lab
-        if v == target:
-            found[n_found] = lab
-            n_found += 1
-            continue
-        k = _index(month_starts, t_a[lab])
-        m = (start_month0 + k) % 12
-        for i in range(indptr[v], indptr[v + 1]):
-            j = out_legs[i]
-            if not is_open[m, j]:
-                continue
-            w = leg_to[j]
-            if np.isinf(h_t[w]):
-                continue
-            if n >= capacity:
-                return -1, node_a, t_a, c_a, r_a, rs_a, s_a, parent, move, found
-            node_a[n] = w
-            t_a[n] = t_a[lab] + days[m, j]
-            c_a[n] = c_a[lab] + cost[m, j]
-            r_a[n] = r_a[lab] + risk[m, j]
-            rs_a[n] = rs_a[lab] if s_a[lab] else rs_a[lab] + risk[m, j]
-            s_a[n] = s_a[lab] or safe[w]
-            parent[n] = lab
-            move[n] = j
-            waits[n] = 0
-            if _admit(
-                n,
-                node_a,
-                t_a,
-                c_a,
-                r_a,
-                rs_a,
-                s_a,
-                parent,
-                move,
-                nxt,
-                head,
-                found,
-                n_found,
-                seasonal,
-                wait_risk,
-                wait_cost,
-                month_starts,
-                h_t,
-                h_c,
-                h_r,
-                slack,
-                max_waits,
-                max_days,
-                budget,
-            ):
-                counter += 1
-                heapq.heappush(
-                    heap, (t_a[n] + h_t[w], r_a[n] + h_r[w], c_a[n] + h_c[w], counter, n)
-                )
-                n += 1
-        if seasonal[v] and waits[lab] < max_waits and k + 1 < len(month_starts):
-            if n >= capacity:
-                return -1, node_a, t_a, c_a, r_a, rs_a, s_a, parent, move, found
-            d = month_starts[k + 1] - t_a[lab]
-            node_a[n] = v
-            t_a[n] = month_starts[k + 1]
-            c_a[n] = c_a[lab] + d * wait_cost[v]
-            r_a[n] = r_a[lab] + d * wait_risk[v]
-            rs_a[n] = rs_a[lab] + (0.0 if s_a[lab] else d * wait_risk[v])
-            s_a[n] = s_a[lab]
-            parent[n] = lab
-            move[n] = WAIT
-            waits[n] = waits[lab] + 1
-            if _admit(
-                n,
-                node_a,
-                t_a,
-                c_a,
-                r_a,
-                rs_a,
-                s_a,
-                parent,
-                move,
-                nxt,
-                head,
-                found,
-                n_found,
-                seasonal,
-                wait_risk,
-                wait_cost,
-                month_starts,
-                h_t,
-                h_c,
-                h_r,
-                slack,
-                max_waits,
-                max_days,
-                budget,
-            ):
-                counter += 1
-                heapq.heappush(
-                    heap, (t_a[n] + h_t[v], r_a[n] + h_r[v], c_a[n] + h_c[v], counter, n)
-                )
-                n += 1
-    return n_found, node_a, t_a, c_a, r_a, rs_a, s_a, parent, move, found
+def _waited_from(lab: int, other: int, li: NDArray[np.int64]) -> bool:
+    """Whether label ``lab`` is label ``other`` after one or more waits in place."""
+    walk = lab
+    while walk != -1 and li[walk, MOVE] == WAIT:
+        walk = li[walk, PARENT]
+        if walk == other:
+            return True
+    return False
 
 
 @njit(cache=True)
-def _admit(
-    n,
-    node_a,
-    t_a,
-    c_a,
-    r_a,
-    rs_a,
-    s_a,
-    parent,
-    move,
+def _beaten(
+    lab,
+    lf,
+    li,
     nxt,
     head,
     found,
@@ -241,27 +52,77 @@ def _admit(
     wait_risk,
     wait_cost,
     month_starts,
-    h_t,
-    h_c,
-    h_r,
+    h,
+    slack,
+    max_waits,
+):
+    """Dominated at its place (allowing the other label to wait), or by a finished one."""
+    v = li[lab, NODE]
+    k_lab = _index(month_starts, lf[lab, T])
+    o = head[v]
+    while o != -1:
+        if (
+            lf[o, T] <= lf[lab, T] * slack
+            and lf[o, COST] <= lf[lab, COST] * slack
+            and lf[o, RISK] <= lf[lab, RISK] * slack
+            and lf[o, RISK_SAFE] <= lf[lab, RISK_SAFE] * slack
+            and (li[o, SAFE] == 1 or li[lab, SAFE] == 0)
+        ):
+            k_o = _index(month_starts, lf[o, T])
+            if k_o == k_lab or not seasonal[v]:
+                return True
+            if k_lab - k_o <= max_waits and not _waited_from(lab, o, li):
+                d = month_starts[k_lab] - lf[o, T]
+                extra = 0.0 if li[o, SAFE] == 1 else d * wait_risk[v]
+                if (
+                    lf[o, COST] + d * wait_cost[v] <= lf[lab, COST] * slack
+                    and lf[o, RISK] + d * wait_risk[v] <= lf[lab, RISK] * slack
+                    and lf[o, RISK_SAFE] + extra <= lf[lab, RISK_SAFE] * slack
+                ):
+                    return True
+        o = nxt[o]
+    for i in range(n_found):
+        f = found[i]
+        if (
+            li[f, SAFE] == 1
+            and lf[f, T] <= (lf[lab, T] + h[H_T, v]) * slack
+            and lf[f, COST] <= (lf[lab, COST] + h[H_C, v]) * slack
+            and lf[f, RISK] <= (lf[lab, RISK] + h[H_R, v]) * slack
+            and lf[f, RISK_SAFE] <= lf[lab, RISK_SAFE] * slack
+        ):
+            return True
+    return False
+
+
+@njit(cache=True)
+def _offer(
+    n,
+    heap,
+    counter,
+    lf,
+    li,
+    nxt,
+    head,
+    found,
+    n_found,
+    seasonal,
+    wait_risk,
+    wait_cost,
+    month_starts,
+    h,
     slack,
     max_waits,
     max_days,
     budget,
 ):
-    w = node_a[n]
-    if t_a[n] + h_t[w] > max_days or c_a[n] + h_c[w] > budget:
-        return False
-    return not _beaten(
+    """Queue label ``n`` unless a limit or dominance rules it out; return the new counter."""
+    w = li[n, NODE]
+    if lf[n, T] + h[H_T, w] > max_days or lf[n, COST] + h[H_C, w] > budget:
+        return counter
+    if _beaten(
         n,
-        node_a,
-        t_a,
-        c_a,
-        r_a,
-        rs_a,
-        s_a,
-        parent,
-        move,
+        lf,
+        li,
         nxt,
         head,
         found,
@@ -270,84 +131,156 @@ def _admit(
         wait_risk,
         wait_cost,
         month_starts,
-        h_t,
-        h_c,
-        h_r,
+        h,
         slack,
         max_waits,
-    )
+    ):
+        return counter
+    counter += 1
+    key_t = lf[n, T] + h[H_T, w]
+    key_r = lf[n, RISK] + h[H_R, w]
+    key_c = lf[n, COST] + h[H_C, w]
+    heapq.heappush(heap, (key_t, key_r, key_c, counter, n))
+    return counter
 
 
 @njit(cache=True)
-def _beaten(
-    lab,
-    node_a,
-    t_a,
-    c_a,
-    r_a,
-    rs_a,
-    s_a,
-    parent,
-    move,
-    nxt,
-    head,
-    found,
-    n_found,
+def run(
+    indptr,
+    out_legs,
+    leg_to,
+    days,
+    cost,
+    risk,
+    is_open,
+    safe,
     seasonal,
     wait_risk,
     wait_cost,
     month_starts,
-    h_t,
-    h_c,
-    h_r,
+    start_month0,
+    source,
+    target,
+    h,
+    max_days,
+    budget,
     slack,
     max_waits,
+    capacity,
 ):
-    v = node_a[lab]
-    k_lab = _index(month_starts, t_a[lab])
-    o = head[v]
-    while o != -1:
-        if (
-            t_a[o] <= t_a[lab] * slack
-            and c_a[o] <= c_a[lab] * slack
-            and r_a[o] <= r_a[lab] * slack
-            and rs_a[o] <= rs_a[lab] * slack
-            and (s_a[o] or not s_a[lab])
+    """Search; return (labels at the target or -1 if ``capacity`` ran out, lf, li, found)."""
+    lf = np.zeros((capacity, 4), np.float64)
+    li = np.zeros((capacity, 5), np.int64)
+    nxt = np.full(capacity, -1, np.int64)
+    head = np.full(len(safe), -1, np.int64)
+    found = np.empty(capacity, np.int64)
+    n_found = 0
+    li[0, NODE] = source
+    li[0, PARENT] = -1
+    li[0, SAFE] = 1 if safe[source] else 0
+    n = 1
+    counter = 0
+    heap = [(h[H_T, source], h[H_R, source], 0.0, 0, 0)]
+    while len(heap) > 0:
+        lab = heapq.heappop(heap)[4]
+        if _beaten(
+            lab,
+            lf,
+            li,
+            nxt,
+            head,
+            found,
+            n_found,
+            seasonal,
+            wait_risk,
+            wait_cost,
+            month_starts,
+            h,
+            slack,
+            max_waits,
         ):
-            k_o = _index(month_starts, t_a[o])
-            if k_o == k_lab or not seasonal[v]:
-                return True
-            if k_lab - k_o <= max_waits and not _waited_from(lab, o, parent, move):
-                d = month_starts[k_lab] - t_a[o]
-                extra = 0.0 if s_a[o] else d * wait_risk[v]
-                if (
-                    c_a[o] + d * wait_cost[v] <= c_a[lab] * slack
-                    and r_a[o] + d * wait_risk[v] <= r_a[lab] * slack
-                    and rs_a[o] + extra <= rs_a[lab] * slack
-                ):
-                    return True
-        o = nxt[o]
-    ht = h_t[v]
-    hc = h_c[v]
-    hr = h_r[v]
-    for i in range(n_found):
-        f = found[i]
-        if (
-            s_a[f]
-            and t_a[f] <= (t_a[lab] + ht) * slack
-            and c_a[f] <= (c_a[lab] + hc) * slack
-            and r_a[f] <= (r_a[lab] + hr) * slack
-            and rs_a[f] <= rs_a[lab] * slack
-        ):
-            return True
-    return False
-
-
-@njit(cache=True)
-def _waited_from(lab: int, other: int, parent: NDArray[np.int64], move: NDArray[np.int64]) -> bool:
-    walk = lab
-    while walk != -1 and move[walk] == WAIT:
-        walk = parent[walk]
-        if walk == other:
-            return True
-    return False
+            continue
+        v = li[lab, NODE]
+        nxt[lab] = head[v]
+        head[v] = lab
+        if v == target:
+            found[n_found] = lab
+            n_found += 1
+            continue
+        k = _index(month_starts, lf[lab, T])
+        m = (start_month0 + k) % 12
+        was_safe = li[lab, SAFE] == 1
+        for i in range(indptr[v], indptr[v + 1]):
+            j = out_legs[i]
+            w = leg_to[j]
+            if not is_open[m, j] or np.isinf(h[H_T, w]):
+                continue
+            if n >= capacity:
+                return -1, lf, li, found
+            lf[n, T] = lf[lab, T] + days[m, j]
+            lf[n, COST] = lf[lab, COST] + cost[m, j]
+            lf[n, RISK] = lf[lab, RISK] + risk[m, j]
+            lf[n, RISK_SAFE] = lf[lab, RISK_SAFE] + (0.0 if was_safe else risk[m, j])
+            li[n, NODE] = w
+            li[n, PARENT] = lab
+            li[n, MOVE] = j
+            li[n, WAITS] = 0
+            li[n, SAFE] = 1 if was_safe or safe[w] else 0
+            before = counter
+            counter = _offer(
+                n,
+                heap,
+                counter,
+                lf,
+                li,
+                nxt,
+                head,
+                found,
+                n_found,
+                seasonal,
+                wait_risk,
+                wait_cost,
+                month_starts,
+                h,
+                slack,
+                max_waits,
+                max_days,
+                budget,
+            )
+            n += counter - before
+        if seasonal[v] and li[lab, WAITS] < max_waits and k + 1 < len(month_starts):
+            if n >= capacity:
+                return -1, lf, li, found
+            d = month_starts[k + 1] - lf[lab, T]
+            lf[n, T] = month_starts[k + 1]
+            lf[n, COST] = lf[lab, COST] + d * wait_cost[v]
+            lf[n, RISK] = lf[lab, RISK] + d * wait_risk[v]
+            lf[n, RISK_SAFE] = lf[lab, RISK_SAFE] + (0.0 if was_safe else d * wait_risk[v])
+            li[n, NODE] = v
+            li[n, PARENT] = lab
+            li[n, MOVE] = WAIT
+            li[n, WAITS] = li[lab, WAITS] + 1
+            li[n, SAFE] = li[lab, SAFE]
+            before = counter
+            counter = _offer(
+                n,
+                heap,
+                counter,
+                lf,
+                li,
+                nxt,
+                head,
+                found,
+                n_found,
+                seasonal,
+                wait_risk,
+                wait_cost,
+                month_starts,
+                h,
+                slack,
+                max_waits,
+                max_days,
+                budget,
+            )
+            n += counter - before
+    return n_found, lf, li, found

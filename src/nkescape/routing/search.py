@@ -321,8 +321,9 @@ def _search_numba(
     if math.isinf(lb.days[source]):
         return []
     capacity = 1 << 16
+    bounds = np.stack([lb.days, lb.cost, lb.risk])
     while True:
-        n_found, node, t, cost, risk, risk_safe, safe, parent, move, found = _kernel.run(
+        n_found, lf, li, found = _kernel.run(
             net.indptr,
             net.out_legs,
             net.leg_to,
@@ -338,9 +339,7 @@ def _search_numba(
             net.calendar.start.month - 1,
             source,
             target,
-            lb.days,
-            lb.cost,
-            lb.risk,
+            bounds,
             max_days,
             budget,
             slack,
@@ -356,19 +355,12 @@ def _search_numba(
         chain = []
         while i != -1 and i not in made:
             chain.append(i)
-            i = int(parent[i])
+            i = int(li[i, _kernel.PARENT])
         prev = made.get(i) if i != -1 else None
         for k in reversed(chain):
-            prev = Label(
-                int(node[k]),
-                float(t[k]),
-                float(cost[k]),
-                float(risk[k]),
-                float(risk_safe[k]),
-                bool(safe[k]),
-                prev,
-                int(move[k]),
-            )
+            t, cost, risk, risk_safe = (float(x) for x in lf[k])
+            node, _, move, _, safe = (int(x) for x in li[k])
+            prev = Label(node, t, cost, risk, risk_safe, bool(safe), prev, move)
             made[k] = prev
         assert prev is not None
         return prev
