@@ -205,3 +205,25 @@ def test_cli_bad_input_exits_1_with_one_line(args: list[str], fragment: str) -> 
     assert result.exit_code == 1
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], result.output
+
+
+def test_cli_options_give_every_channel_of_a_border_resident_a_route() -> None:
+    result = runner.invoke(
+        app, ["options", "--profile", "border-resident", "--json", "--date", "2017-09-01"]
+    )
+    assert result.exit_code == 0, result.output
+    options = json.loads(result.output)["options"]
+    assert options and all("p_reach_safety" in o for o in options), options
+    atlas = bundled_atlas()
+    for option in options:  # each itinerary really enters its channel
+        entries = set(atlas.channels[option["channel"]].entry_legs)
+        assert entries & {leg["leg"] for leg in option["legs"]}
+
+
+def test_require_channel_keeps_only_itineraries_through_it(atlas: Atlas) -> None:
+    result = plan(atlas, "hyesan", date=dt.date(2017, 9, 1), channel="underground-railroad")
+    entries = set(atlas.channels["underground-railroad"].entry_legs)
+    assert result.itineraries
+    assert all(entries & {s.leg for s in it.legs} for it in result.itineraries)
+    with pytest.raises(PlanError, match="unknown channel"):
+        plan(atlas, "hyesan", today=TODAY, channel="tunnel")

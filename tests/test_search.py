@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,3 +119,15 @@ def test_numba_kernel_gives_the_python_search_answers() -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown backend"):
         pareto_search(random_network(4, 0), 0, 3, backend="gpu")
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 8))
+def test_required_legs_match_brute_force(seed: int, n: int) -> None:
+    net = random_network(n, seed, degree=3)
+    required = np.zeros(net.n_legs, dtype=np.bool_)
+    required[seed % net.n_legs] = True
+    got = pareto_search(net, 0, n - 1, required=required)
+    want = brute_force_pareto(net, 0, n - 1, required=required)
+    assert vectors(got) == vectors(want)
+    assert all(any(m[1] == seed % net.n_legs for m in a.moves()) for a in got)

@@ -223,7 +223,7 @@ def options_command(
                     group=group,
                     profile=profile,
                     funding=_funding(funding),
-                    channels=frozenset({channel.id}),
+                    channel=channel.id,
                 )
             except PlanError as exc:
                 if "unknown" in str(exc) or "group" in str(exc):

@@ -157,7 +157,6 @@ def build_network(atlas: Atlas, query: Query) -> Built:
             or atlas.places[leg.from_].country in query.avoid
             or atlas.places[leg.to].country in query.avoid
             or not atlas.leg_allowed(leg.id, query.profile)
-            or (query.channels is not None and not _in_channels(atlas, leg, query.channels))
         )
         if blocked:
             is_open[:, j] = False
@@ -204,9 +203,3 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     )
     assert n_legs == network.n_legs
     return Built(network, query, year, actor, events, p_int, back, cost, leg_events)
-
-
-def _in_channels(atlas: Atlas, leg: Leg, channels: frozenset[str]) -> bool:
-    """Whether a leg may be used when only ``channels`` are open (ungated legs always may)."""
-    gates = atlas.entry_channels(leg.id)
-    return not gates or bool(gates & channels)

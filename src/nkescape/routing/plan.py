@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from nkescape.atlas import Atlas
 from nkescape.atlas.estimate import scale_odds
 from nkescape.atlas.geo import leg_line
@@ -354,6 +356,10 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
 def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Label]]:
     built = build_network(atlas, query)
     c = atlas.compiled
+    required = None
+    if query.require_channel is not None:
+        entries = set(atlas.channels[query.require_channel].entry_legs)
+        required = np.array([leg_id in entries for leg_id in c.leg_ids], dtype=np.bool_)
     labels = pareto_search(
         built.network,
         c.place_index[query.origin],
@@ -361,6 +367,7 @@ def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Lab
         max_days=query.max_days if query.max_days is not None else math.inf,
         budget=query.budget if query.budget is not None else math.inf,
         epsilon=epsilon,
+        required=required,
     )
     return built, labels
 
@@ -376,8 +383,10 @@ def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
         relaxations.append(
             (f"avoiding {', '.join(sorted(query.avoid))}", replace(query, avoid=frozenset()))
         )
-    if query.channels is not None:
-        relaxations.append(("the channels allowed", replace(query, channels=None)))
+    if query.require_channel is not None:
+        relaxations.append(
+            (f"using the channel {query.require_channel!r}", replace(query, require_channel=None))
+        )
     if query.profile is not None:
         relaxations.append((f"the profile {query.profile!r}", replace(query, profile=None)))
     for what, relaxed in relaxations:
@@ -409,7 +418,7 @@ def plan(
     funding: Funding = "self",
     avoid: tuple[str, ...] | frozenset[str] = (),
     max_days: float | None = None,
-    channels: frozenset[str] | None = None,
+    channel: str | None = None,
     epsilon: float = 0.0,
     today: dt.date | None = None,
 ) -> Plan:
@@ -439,8 +448,8 @@ def plan(
         Place ids or country codes not to pass through.
     max_days
         Longest acceptable expected journey.
-    channels
-        Use only these channels' entry legs (``options`` uses it).
+    channel
+        Keep only itineraries that enter this channel (use one of its entry legs).
     epsilon
         Accept an epsilon-Pareto set (see ``pareto_search``); 0 is exact.
 
@@ -481,7 +490,7 @@ def plan(
         funding=funding,
         avoid=frozenset(avoid),
         max_days=max_days,
-        channels=channels,
+        require_channel=channel,
     )
     query.check(atlas)
     built, labels = _search(atlas, query, epsilon)

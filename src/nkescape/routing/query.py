@@ -23,7 +23,7 @@ class PlanError(ValueError):
 
 def suggest(word: str, options: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
-    close = difflib.get_close_matches(word, list(options), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(word, list(dict.fromkeys(options)), n=3, cutoff=0.5)
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
@@ -106,7 +106,7 @@ class Query:
     funding: Funding
     avoid: frozenset[str] = field(default_factory=frozenset)
     max_days: float | None = None
-    channels: frozenset[str] | None = None
+    require_channel: str | None = None
 
     def check(self, atlas: Atlas) -> None:
         """Raise PlanError naming the first bad field, with suggestions."""
@@ -130,6 +130,11 @@ class Query:
             raise PlanError(
                 f"unknown funding {self.funding!r} (one of {', '.join(FUNDING)})"
                 f"{suggest(self.funding, FUNDING)}"
+            )
+        if self.require_channel is not None and self.require_channel not in atlas.channels:
+            raise PlanError(
+                f"unknown channel {self.require_channel!r}"
+                f"{suggest(self.require_channel, atlas.channels)}"
             )
         countries = {p.country for p in atlas.places.values()}
         for item in self.avoid:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numpy.typing import NDArray
+
 from nkescape.routing.network import MAX_WAITS, Network
 from nkescape.routing.search import WAIT, Label, pareto_filter
 
@@ -25,18 +28,24 @@ def brute_force_pareto(
     *,
     max_days: float = math.inf,
     budget: float = math.inf,
+    required: NDArray[np.bool_] | None = None,
 ) -> list[Label]:
-    """All Pareto-optimal itineraries from ``source`` to ``target``, found by enumeration."""
+    """All Pareto-optimal itineraries from ``source`` to ``target``, found by enumeration.
+
+    With ``required`` (a mask over legs) only itineraries using one of those legs count; the
+    phase of a place then also says whether such a leg has been used.
+    """
     cal = net.calendar
     can_wait = net.seasonal_nodes() & net.wait_ok
     found: list[Label] = []
 
-    def extend(label: Label, on_path: frozenset[tuple[int, bool]], waits: int = 0) -> None:
+    def extend(label: Label, on_path: frozenset[tuple[int, bool, bool]], waits: int = 0) -> None:
         if label.t > max_days or label.cost > budget:
             return
         node = label.node
         if node == target:
-            found.append(label)
+            if label.hit:
+                found.append(label)
             return
         m = cal.month(label.t) - 1
         for j in net.legs_out(node).tolist():
@@ -44,7 +53,8 @@ def brute_force_pareto(
                 continue
             w = int(net.leg_to[j])
             now_safe = label.safe or bool(net.safe[w])
-            if (w, now_safe) in on_path:
+            now_hit = label.hit or (required is not None and bool(required[j]))
+            if (w, now_safe, now_hit) in on_path:
                 continue
             r = float(net.risk[m, j])
             extend(
@@ -57,8 +67,9 @@ def brute_force_pareto(
                     now_safe,
                     label,
                     j,
+                    now_hit,
                 ),
-                on_path | {(w, now_safe)},
+                on_path | {(w, now_safe, now_hit)},
             )
         if can_wait[node] and waits < MAX_WAITS:
             t_next = cal.next_start(label.t)
@@ -75,11 +86,13 @@ def brute_force_pareto(
                         label.safe,
                         label,
                         WAIT,
+                        label.hit,
                     ),
                     on_path,
                     waits + 1,
                 )
 
     safe = bool(net.safe[source])
-    extend(Label(source, 0.0, 0.0, 0.0, 0.0, safe, None, 0), frozenset({(source, safe)}))
+    hit = required is None
+    extend(Label(source, 0.0, 0.0, 0.0, 0.0, safe, None, 0, hit), frozenset({(source, safe, hit)}))
     return pareto_filter(found)

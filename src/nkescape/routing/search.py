@@ -51,6 +51,7 @@ class Label:
     safe: bool
     parent: Label | None
     move: int
+    hit: bool = True  # whether it used a required leg (always, when none is required)
 
     def moves(self) -> list[tuple[int, int, float]]:
         """``(node the move starts from, leg index or WAIT, day it starts)`` from the start."""
@@ -131,6 +132,7 @@ def _dominates(a: Label, b: Label, slack: float = 1.0) -> bool:
         and a.risk <= b.risk * slack
         and a.risk_safe <= b.risk_safe * slack
         and (a.safe or not b.safe)
+        and (a.hit or not b.hit)
     )
 
 
@@ -144,6 +146,7 @@ def pareto_search(
     bounds: LowerBounds | None = None,
     epsilon: float = 0.0,
     backend: str = "auto",
+    required: NDArray[np.bool_] | None = None,
 ) -> list[Label]:
     """Pareto-optimal itineraries from ``source`` to ``target`` (labels at the target).
 
@@ -155,13 +158,18 @@ def pareto_search(
     ``backend`` is ``"python"``, ``"numba"`` (the ``fast`` extra) or ``"auto"``: numba for
     networks of at least ``NUMBA_FROM_NODES`` places when it is installed. Both give the same
     itineraries.
+
+    ``required`` (a mask over legs) keeps only itineraries that use at least one of those legs,
+    e.g. the entry legs of one channel; a label that has used one is better than one that has
+    not, all else equal. The Python search handles it.
     """
     if backend not in ("auto", "python", "numba"):
         raise ValueError(f"unknown backend {backend!r} (auto, python or numba)")
     slack = 1.0 + epsilon
     lb = bounds if bounds is not None else lower_bounds(net, target)
-    if backend == "numba" or (
-        backend == "auto" and net.n_nodes >= NUMBA_FROM_NODES and _numba_available()
+    if required is None and (
+        backend == "numba"
+        or (backend == "auto" and net.n_nodes >= NUMBA_FROM_NODES and _numba_available())
     ):
         return _search_numba(net, source, target, lb, max_days, budget, slack)
     h_t, h_c, h_r = lb.days.tolist(), lb.cost.tolist(), lb.risk.tolist()
@@ -191,7 +199,8 @@ def pareto_search(
     settled: dict[int, list[Label]] = {}
     found: list[Label] = []
     counter = 0
-    start = Label(source, 0.0, 0.0, 0.0, 0.0, bool(safe[source]), None, 0)
+    need = required.tolist() if required is not None else None
+    start = Label(source, 0.0, 0.0, 0.0, 0.0, bool(safe[source]), None, 0, need is None)
     heap: list[tuple[float, float, float, int, Label]] = [(h_t[source], h_r[source], 0.0, 0, start)]
 
     def beaten(label: Label) -> bool:
@@ -249,7 +258,8 @@ def pareto_search(
         node = label.node
         settled.setdefault(node, []).append(label)
         if node == target:
-            found.append(label)
+            if label.hit:
+                found.append(label)
             continue
         month = cal.month(label.t)
         days, cost, risk, is_open = row(month)
@@ -271,6 +281,7 @@ def pareto_search(
                     now_safe,
                     label,
                     j,
+                    label.hit or (need is not None and need[j]),
                 )
             )
         if seasonal[node] and _waits_in_a_row(label) < MAX_WAITS:
@@ -287,6 +298,7 @@ def pareto_search(
                         label.safe,
                         label,
                         WAIT,
+                        label.hit,
                     )
                 )
     return pareto_filter(found)
