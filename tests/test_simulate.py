@@ -46,6 +46,13 @@ def test_same_seed_same_numbers_and_another_seed_differs(atlas: Atlas) -> None:
     assert a != c
 
 
+def test_threads_do_not_change_the_numbers(atlas: Atlas) -> None:
+    it = overland(atlas)
+    one = simulate(atlas, it, query=query(), runs=30_000, seed=4, chunk=5_000, workers=1)
+    two = simulate(atlas, it, query=query(), runs=30_000, seed=4, chunk=5_000, workers=2)
+    assert one.to_json() == two.to_json()
+
+
 def test_chunking_streams_without_changing_the_statistics(atlas: Atlas) -> None:
     it = overland(atlas)
     whole = simulate(atlas, it, query=query(), runs=60_000, seed=3)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -25,9 +27,10 @@ __all__ = [
     "wilson",
 ]
 
-# Journeys per chunk: large enough that array work dominates, small enough (about 100 MB of
-# temporaries) that memory stays bounded whatever the number of runs.
-CHUNK = 1_000_000
+# Journeys per chunk: large enough that array work dominates Python overhead, small enough that a
+# chunk's temporaries (about 25 MB) stay in cache-friendly sizes and memory is bounded whatever
+# the number of runs. Measured: 250k is about 25% faster than 1M here.
+CHUNK = 250_000
 
 
 class SimulationError(ValueError):
@@ -42,12 +45,15 @@ def simulate(
     runs: int,
     seed: int,
     chunk: int = CHUNK,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Simulate ``runs`` journeys of ``query``'s group along ``itinerary``.
 
     Chunk ``i`` draws from ``SeedSequence(seed).spawn`` child ``i``, so the same seed and chunk
-    size give the same numbers on every run.
+    size give the same numbers on every run, whatever the number of ``workers`` (threads; numpy
+    releases the GIL in its array loops, so chunks run on several cores). The aggregates are
+    integer counts, which add up the same in any order.
     """
     if runs <= 0:
         raise SimulationError(f"runs must be positive (got {runs})")
@@ -58,9 +64,26 @@ def simulate(
         raise SimulationError("the itinerary has no legs")
     summary = Summary(legs=model.legs, seed=seed)
     n_chunks = -(-runs // chunk)
-    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n_chunks)):
+    children = np.random.SeedSequence(seed).spawn(n_chunks)
+
+    def one(i: int) -> Chunk:
         n = min(chunk, runs - i * chunk)
-        summary.add(run_chunk(model, n, np.random.default_rng(child)))
-        if progress is not None:
-            progress(n)
+        return run_chunk(model, n, np.random.default_rng(children[i]))
+
+    n_workers = max(1, min(workers or os.cpu_count() or 1, n_chunks))
+    with ThreadPoolExecutor(max_workers=n_workers) as pool:
+        # At most two chunks per worker in flight, so memory stays bounded for any runs.
+        pending = []
+        for i in range(n_chunks):
+            pending.append(pool.submit(one, i))
+            if len(pending) >= 2 * n_workers:
+                done = pending.pop(0).result()
+                summary.add(done)
+                if progress is not None:
+                    progress(len(done.status))
+        for future in pending:
+            done = future.result()
+            summary.add(done)
+            if progress is not None:
+                progress(len(done.status))
     return summary
