@@ -35,3 +35,12 @@ def test_plan_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 def test_atlas_benchmark_smoke(capsys: pytest.CaptureFixture[str]) -> None:
     load("atlas").main()
     assert "load_atlas" in capsys.readouterr().out
+
+
+def test_simulate_benchmark_smoke(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["simulate.py", "--quick"])
+    load("simulate").main()
+    out = capsys.readouterr().out
+    assert "reference loop" in out and "x the reference" in out and "peak resident" in out

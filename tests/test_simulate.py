@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import math
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -207,9 +208,11 @@ def test_wilson_interval() -> None:
 runner = CliRunner()
 
 
-def test_cli_simulate_json_is_reproducible() -> None:
+def test_cli_simulate_json_is_reproducible(tmp_path: Path) -> None:
     args = [
         "simulate",
+        "--out",
+        str(tmp_path),
         "--from",
         "hyesan",
         "--date",
@@ -249,3 +252,28 @@ def test_cli_simulate_bad_input(args: list[str], fragment: str) -> None:
     result = runner.invoke(app, ["simulate", "--from", "hyesan", "--date", "2017-09-01", *args])
     assert result.exit_code == 1
     assert fragment in result.output
+
+
+def test_cli_simulate_writes_summary_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "sim"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--from",
+            "hyesan",
+            "--date",
+            "2017-09-01",
+            "--runs",
+            "5000",
+            "--seed",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["runs"] == 5000
+    for name in ("funnel.png", "days_to_safety.png", "cost.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from nkescape.cli._common import Overlay, console, fail, load
 from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
+from nkescape.report import write_simulation_plots
 from nkescape.routing import PlanError, plan
 from nkescape.simulate import SimulationError, simulate
 
@@ -29,6 +31,9 @@ def simulate_command(
     runs: Annotated[int, typer.Option("--runs", help="Number of journeys.")] = 100_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for summary.json and the plots (PNG).")
+    ] = Path("out/simulate"),
     overlay: Overlay = None,
 ) -> None:
     """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
@@ -63,6 +68,12 @@ def simulate_command(
     except SimulationError as exc:
         fail(str(exc))
     data = summary.to_json()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        plots = write_simulation_plots(summary, out_dir)
+    except OSError as exc:
+        fail(f"cannot write to {out_dir}: {exc.strerror}")
     if as_json:
         print(json.dumps(data, indent=2))
         return
@@ -102,3 +113,6 @@ def simulate_command(
             f"{row.get('reached-destination', 0):,}",
         )
     out.print(funnel)
+    out.print(
+        f"wrote {out_dir / 'summary.json'} and " + ", ".join(str(p) for p in plots), markup=False
+    )

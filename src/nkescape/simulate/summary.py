@@ -99,11 +99,18 @@ class Summary:
     def p_reach_destination(self) -> float:
         return int(self.outcomes[0]) / self.runs if self.runs else 0.0
 
+    def histogram(self, what: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+        """Counts and bin edges of ``safety`` or ``destination`` days, or of ``cost``."""
+        if what == "safety":
+            return self.days_safety, _DAY_EDGES
+        if what == "destination":
+            return self.days_destination, _DAY_EDGES
+        if what == "cost":
+            return self.cost, _COST_EDGES
+        raise ValueError(f"unknown histogram {what!r} (safety, destination or cost)")
+
     def quantiles(self, what: str) -> dict[str, float | None]:
-        hist = {"safety": self.days_safety, "destination": self.days_destination}.get(what)
-        if hist is not None:
-            return _quantiles(hist, _DAY_EDGES)
-        return _quantiles(self.cost, _COST_EDGES)
+        return _quantiles(*self.histogram(what))
 
     def to_json(self) -> dict[str, Any]:
         n = self.runs
