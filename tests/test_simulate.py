@@ -277,3 +277,49 @@ def test_cli_simulate_writes_summary_and_plots(tmp_path: Path) -> None:
     for name in ("funnel.png", "days_to_safety.png", "cost.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+
+
+def test_jax_kernel_agrees_with_numpy_and_chunks_do_not_matter(atlas: Atlas) -> None:
+    pytest.importorskip("jax")
+    it = overland(atlas)
+    n = 200_000
+    ref = simulate(atlas, it, query=query(), runs=n, seed=9, device="cpu")
+    one = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu")
+    again = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu")
+    assert one.to_json() == again.to_json()  # one seed, one answer
+    for a, b in (
+        (one.p_reach_destination, ref.p_reach_destination),
+        (one.p_reach_safety, ref.p_reach_safety),
+    ):
+        assert abs(a - b) < 4 * math.sqrt(2 * b * (1 - b) / n)
+    assert one.outcomes.sum() == n == one.runs
+    # A shorter last chunk is run at the compiled size and masked: counts still add up.
+    masked = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
+    assert masked.runs == n == masked.outcomes.sum()
+    assert masked.days_destination.sum() == masked.outcomes[0]
+
+
+def test_auto_device_falls_back_to_the_cpu_with_a_warning(atlas: Atlas) -> None:
+    it = overland(atlas)
+    jax = pytest.importorskip("jax")
+    if jax.devices()[0].platform == "gpu":
+        pytest.skip("a GPU is visible")
+    with pytest.warns(UserWarning, match="no GPU"):
+        auto = simulate(atlas, it, query=query(), runs=5_000, seed=1, device="auto")
+    cpu = simulate(atlas, it, query=query(), runs=5_000, seed=1, device="cpu")
+    assert auto.to_json() == cpu.to_json()
+
+
+def test_unknown_or_missing_device_is_an_error(atlas: Atlas) -> None:
+    it = overland(atlas)
+    with pytest.raises(SimulationError, match="unknown device 'tpu'"):
+        simulate(atlas, it, query=query(), runs=10, seed=1, device="tpu")
+    try:
+        import jax
+
+        has_gpu = jax.devices()[0].platform == "gpu"
+    except ImportError:
+        has_gpu = False
+    if not has_gpu:
+        with pytest.raises(SimulationError, match=r"GPU|JAX"):
+            simulate(atlas, it, query=query(), runs=10, seed=1, device="gpu")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +32,9 @@ def simulate_command(
     ] = 1,
     runs: Annotated[int, typer.Option("--runs", help="Number of journeys.")] = 100_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 1,
+    device: Annotated[
+        str, typer.Option("--device", help="cpu (default), gpu, or auto (GPU if JAX sees one).")
+    ] = "cpu",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for summary.json and the plots (PNG).")
@@ -55,7 +60,11 @@ def simulate_command(
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
     chosen = result.itineraries[itinerary - 1]
     try:
-        with Progress(transient=True, disable=as_json) as bar:
+        with (
+            Progress(transient=True, disable=as_json) as bar,
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
             task = bar.add_task("simulating journeys", total=runs)
             summary = simulate(
                 atlas,
@@ -63,10 +72,13 @@ def simulate_command(
                 query=result.query,
                 runs=runs,
                 seed=seed,
+                device=device,
                 progress=lambda n: bar.advance(task, n),
             )
     except SimulationError as exc:
         fail(str(exc))
+    for warning in caught:
+        print(f"nkescape: warning: {warning.message}", file=sys.stderr)
     data = summary.to_json()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,8 +34,69 @@ __all__ = [
 CHUNK = 250_000
 
 
+# Journeys per chunk on a GPU: about 1 GB of float32 temporaries, a small share of its memory.
+JAX_CHUNK = 1 << 24
+DEVICES = ("cpu", "gpu", "auto", "jax-cpu")
+
+
 class SimulationError(ValueError):
-    """A simulation that cannot run: no runs, a bad seed."""
+    """A simulation that cannot run: no runs, a bad seed, no such device."""
+
+
+def _jax_device(device: str) -> object | None:
+    """The JAX device to run on, or None to fall back to the NumPy kernel."""
+    try:
+        from nkescape.simulate import _jax
+    except ImportError as exc:
+        if device == "auto":
+            warnings.warn("JAX is not installed; simulating on the CPU", stacklevel=3)
+            return None
+        raise SimulationError(
+            "the GPU kernel needs JAX: pip install 'nkescape[gpu]' (with a CUDA build of jax)"
+        ) from exc
+    kind = "cpu" if device == "jax-cpu" else "gpu"
+    found = _jax.devices(kind)
+    if found:
+        chosen: object = found[0]
+        return chosen
+    if device == "auto":
+        warnings.warn("no GPU visible to JAX; simulating on the CPU", stacklevel=3)
+        return None
+    raise SimulationError("no GPU visible to JAX (use --device cpu, or auto to fall back)")
+
+
+def _simulate_jax(
+    model: JourneyModel,
+    summary: Summary,
+    runs: int,
+    seed: int,
+    chunk: int,
+    target: object,
+    progress: Callable[[int], None] | None,
+) -> Summary:
+    import jax
+
+    from nkescape.simulate import _jax
+
+    with jax.default_device(target):
+        arrays = _jax.model_arrays(model)
+        key = jax.random.key(seed)
+        size = min(chunk, runs)  # one compiled size; a shorter last chunk is masked
+        for i in range(-(-runs // chunk)):
+            n = min(chunk, runs - i * chunk)
+            agg = _jax.jax_chunk_aggregates(
+                arrays,
+                jax.random.fold_in(key, i),
+                size,
+                n,
+                model.n_legs,
+                model.start.month - 1,
+                model.start_safe,
+            )
+            summary.add_aggregates(jax.device_get(agg))
+            if progress is not None:
+                progress(n)
+    return summary
 
 
 def simulate(
@@ -44,8 +106,9 @@ def simulate(
     query: Query,
     runs: int,
     seed: int,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
     workers: int | None = None,
+    device: str = "cpu",
     progress: Callable[[int], None] | None = None,
 ) -> Summary:
     """Simulate ``runs`` journeys of ``query``'s group along ``itinerary``.
@@ -54,15 +117,26 @@ def simulate(
     size give the same numbers on every run, whatever the number of ``workers`` (threads; numpy
     releases the GIL in its array loops, so chunks run on several cores). The aggregates are
     integer counts, which add up the same in any order.
+
+    ``device``: ``cpu`` (the NumPy kernel, the reference), ``gpu`` (the JAX kernel on a GPU; an
+    error if there is none), ``auto`` (a GPU if JAX sees one, else the CPU with a warning), or
+    ``jax-cpu`` (the JAX kernel on the CPU: the same draws as on a GPU, to compare the two).
     """
     if runs <= 0:
         raise SimulationError(f"runs must be positive (got {runs})")
     if seed < 0:
         raise SimulationError(f"seed must be >= 0 (got {seed})")
+    if device not in DEVICES:
+        raise SimulationError(f"unknown device {device!r} (one of {', '.join(DEVICES)})")
     model = journey_model(atlas, query, itinerary)
     if model.n_legs == 0:
         raise SimulationError("the itinerary has no legs")
     summary = Summary(legs=model.legs, seed=seed)
+    if device != "cpu":
+        target = _jax_device(device)
+        if target is not None:
+            return _simulate_jax(model, summary, runs, seed, chunk or JAX_CHUNK, target, progress)
+    chunk = chunk or CHUNK
     n_chunks = -(-runs // chunk)
     children = np.random.SeedSequence(seed).spawn(n_chunks)
 

@@ -15,11 +15,11 @@ from numpy.typing import NDArray
 
 from nkescape.simulate.kernel import OUTCOMES, Chunk
 
-__all__ = ["Summary", "wilson"]
+__all__ = ["COST_EDGES", "DAY_EDGES", "Summary", "wilson"]
 
 _Z95 = 1.959963984540054  # two-sided 95% normal quantile
-_DAY_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 4001)])
-_COST_EDGES = np.concatenate([[0.0], np.geomspace(1.0, 1e8, 4001)])
+DAY_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 4001)])
+COST_EDGES = np.concatenate([[0.0], np.geomspace(1.0, 1e8, 4001)])
 
 
 def _zeros(shape: int | tuple[int, int]) -> NDArray[np.int64]:
@@ -66,30 +66,44 @@ class Summary:
         default_factory=lambda: np.zeros((0, len(OUTCOMES)), np.int64)
     )
     days_safety: NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(len(_DAY_EDGES) - 1, np.int64)
+        default_factory=lambda: np.zeros(len(DAY_EDGES) - 1, np.int64)
     )
     days_destination: NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(len(_DAY_EDGES) - 1, np.int64)
+        default_factory=lambda: np.zeros(len(DAY_EDGES) - 1, np.int64)
     )
-    cost: NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(len(_COST_EDGES) - 1, np.int64)
-    )
+    cost: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(COST_EDGES) - 1, np.int64))
 
     def __post_init__(self) -> None:
         if self.funnel.shape[0] != len(self.legs):
             self.funnel = np.zeros((len(self.legs), len(OUTCOMES)), np.int64)
 
     def add(self, chunk: Chunk) -> None:
-        self.runs += len(chunk.status)
-        self.outcomes += np.bincount(chunk.status, minlength=len(OUTCOMES))
+        """Fold in a chunk of per-journey results."""
+        funnel = np.zeros_like(self.funnel)
         ended = chunk.end_leg >= 0
-        np.add.at(self.funnel, (chunk.end_leg[ended], chunk.status[ended]), 1)
+        np.add.at(funnel, (chunk.end_leg[ended], chunk.status[ended]), 1)
         safe = ~np.isnan(chunk.days_to_safety)
-        self.safe += int(safe.sum())
-        self.days_safety += np.histogram(chunk.days_to_safety[safe], _DAY_EDGES)[0]
-        done = chunk.status == 0
-        self.days_destination += np.histogram(chunk.days[done], _DAY_EDGES)[0]
-        self.cost += np.histogram(chunk.cost, _COST_EDGES)[0]
+        self.add_aggregates(
+            {
+                "runs": len(chunk.status),
+                "outcomes": np.bincount(chunk.status, minlength=len(OUTCOMES)),
+                "funnel": funnel,
+                "safe": int(safe.sum()),
+                "days_safety": np.histogram(chunk.days_to_safety[safe], DAY_EDGES)[0],
+                "days_destination": np.histogram(chunk.days[chunk.status == 0], DAY_EDGES)[0],
+                "cost": np.histogram(chunk.cost, COST_EDGES)[0],
+            }
+        )
+
+    def add_aggregates(self, agg: dict[str, Any]) -> None:
+        """Fold in a chunk already reduced to counts (what the JAX kernel returns)."""
+        self.runs += int(agg["runs"])
+        self.outcomes += np.asarray(agg["outcomes"], dtype=np.int64)
+        self.funnel += np.asarray(agg["funnel"], dtype=np.int64)
+        self.safe += int(agg["safe"])
+        self.days_safety += np.asarray(agg["days_safety"], dtype=np.int64)
+        self.days_destination += np.asarray(agg["days_destination"], dtype=np.int64)
+        self.cost += np.asarray(agg["cost"], dtype=np.int64)
 
     @property
     def p_reach_safety(self) -> float:
@@ -102,11 +116,11 @@ class Summary:
     def histogram(self, what: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
         """Counts and bin edges of ``safety`` or ``destination`` days, or of ``cost``."""
         if what == "safety":
-            return self.days_safety, _DAY_EDGES
+            return self.days_safety, DAY_EDGES
         if what == "destination":
-            return self.days_destination, _DAY_EDGES
+            return self.days_destination, DAY_EDGES
         if what == "cost":
-            return self.cost, _COST_EDGES
+            return self.cost, COST_EDGES
         raise ValueError(f"unknown histogram {what!r} (safety, destination or cost)")
 
     def quantiles(self, what: str) -> dict[str, float | None]:

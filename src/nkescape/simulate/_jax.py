@@ -1,0 +1,190 @@
+"""The journey kernel in JAX: the same model as ``kernel.run_chunk``, for CPU or GPU.
+
+One compiled function serves both devices; random numbers come from JAX's counter-based
+generator (a key per chunk, folded with the leg index), so a seed gives the same draws on a CPU
+and a GPU and results agree up to floating-point rounding. Journeys are not compacted as in the
+NumPy kernel (shapes must stay fixed under ``jit``): every leg updates the journeys still under
+way through masks. Aggregates (outcome counts, funnel, histograms) are computed on the device, so
+only a few kilobytes come back per chunk. Needs the ``gpu`` extra (jax).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from nkescape.simulate.kernel import ACTIVE, DEAD, DESTINATION, HIDING, REPATRIATED, SAFETY
+from nkescape.simulate.model import JourneyModel
+from nkescape.simulate.summary import COST_EDGES, DAY_EDGES
+
+__all__ = ["devices", "jax_chunk_aggregates", "model_arrays"]
+
+N_OUTCOMES = 5
+
+
+def devices(kind: str) -> list[Any]:
+    """JAX devices of ``kind`` ("cpu" or "gpu"); empty if there are none."""
+    try:
+        return list(jax.devices(kind))
+    except RuntimeError:
+        return []
+
+
+def _next_open(is_open: np.ndarray) -> np.ndarray:
+    out = np.full(is_open.shape, -1, dtype=np.int32)
+    for k in range(is_open.shape[0]):
+        for m in range(12):
+            for step in range(12):
+                if is_open[k, (m + step) % 12]:
+                    out[k, m] = step
+                    break
+    return out
+
+
+def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any]:
+    """The model as device arrays (float32 by default, the GPU's fast type)."""
+    f = partial(jnp.asarray, dtype=dtype)
+    return {
+        "ms": f(model.month_starts),
+        "dur": f(model.dur),
+        "cost": f(model.cost),
+        "p_int": f(model.p_int),
+        "dur_factor": f(model.dur_factor),
+        "cost_factor": f(model.cost_factor),
+        "odds_factor": f(model.odds_factor),
+        "next_open": jnp.asarray(_next_open(model.is_open)),
+        "p_back": f(model.p_back),
+        "p_embassy": f(model.p_embassy),
+        "p_killed": f(model.p_killed),
+        "detention": f(model.detention),
+        "wait_hazard": f(model.wait_hazard),
+        "wait_cost": f(model.wait_cost),
+        "betrayal": f(model.betrayal),
+        "to_safe": jnp.asarray(model.to_safe),
+        "not_before": f(model.not_before),
+        "day_edges": f(DAY_EDGES),
+        "cost_edges": f(COST_EDGES),
+    }
+
+
+def _draw(params: Any, key: Any, n: int, dtype: Any) -> Any:
+    code, a, b = params[0], params[1], params[2]
+    ku, kz = jax.random.split(key)
+    u = jax.random.uniform(ku, (n,), dtype)
+    z = jax.random.normal(kz, (n,), dtype)
+    return jnp.where(code == 0, a, jnp.where(code == 1, a + (b - a) * u, jnp.exp(a + b * z)))
+
+
+def _hist(values: Any, mask: Any, edges: Any) -> Any:
+    bins = jnp.clip(jnp.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    return jnp.zeros(len(edges) - 1, jnp.int32).at[bins].add(mask.astype(jnp.int32))
+
+
+@partial(jax.jit, static_argnames=("n", "n_legs", "start0", "start_safe"))
+def jax_chunk_aggregates(
+    arrays: dict[str, Any],
+    key: Any,
+    n: int,
+    n_valid: Any,
+    n_legs: int,
+    start0: int,
+    start_safe: bool,
+) -> dict[str, Any]:
+    """Simulate ``n`` journeys and count the first ``n_valid`` of them.
+
+    ``n`` is the compiled size; a last, shorter chunk runs at the same size with the extra
+    journeys left out of the counts, so it does not trigger a new compilation.
+    """
+    dtype = arrays["ms"].dtype
+    ms = arrays["ms"]
+    last = ms.shape[0] - 1
+    t0 = jnp.zeros(n, dtype)
+    state = (
+        t0,  # t
+        jnp.zeros(n, dtype),  # cost
+        jnp.full(n, ACTIVE, jnp.int32),  # status
+        jnp.full(n, -1, jnp.int32),  # end_leg
+        jnp.zeros(n, dtype) if start_safe else jnp.full(n, jnp.nan, dtype),  # t_safe
+    )
+
+    def month_of(t: Any) -> tuple[Any, Any]:
+        idx = jnp.clip(jnp.searchsorted(ms, t, side="right") - 1, 0, last)
+        return idx, (start0 + idx) % 12
+
+    def leg(k: Any, state: Any) -> Any:
+        t, cost, status, end_leg, t_safe = state
+        active = status == ACTIVE
+        keys = jax.random.split(jax.random.fold_in(key, k), 7)
+        ta = jnp.maximum(t, arrays["not_before"][k])
+        idx, m = month_of(ta)
+        off = arrays["next_open"][k][m]
+        never = off < 0
+        ta = jnp.where(off > 0, ms[jnp.clip(idx + off, 0, last)], ta)
+        waited = ta - t
+        u_wait = jax.random.uniform(keys[0], (n,), dtype)
+        found = u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)
+        _, month = month_of(ta)
+        d = _draw(arrays["dur"][k], keys[1], n, dtype) * arrays["dur_factor"][k][month]
+        c = _draw(arrays["cost"][k], keys[2], n, dtype) * arrays["cost_factor"][k][month]
+        p = _draw(arrays["p_int"][k], keys[3], n, dtype)
+        f = arrays["odds_factor"][k][month]
+        p = jnp.where(p >= 1, 1.0, p * f / (1 - p + p * f))
+        caught = jax.random.uniform(keys[4], (n,), dtype) < p
+        u = jax.random.uniform(keys[5], (n,), dtype)
+        robbed, turned, sold = arrays["betrayal"][k]
+        was_robbed = u < robbed
+        was_turned_in = (u >= robbed) & (u < robbed + turned)
+        was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
+        caught = caught | was_turned_in
+        v = jax.random.uniform(keys[6], (n,), dtype)
+        killed = caught & (v < arrays["p_killed"][k])
+        sent_back = caught & ~killed & (v < arrays["p_back"][k])
+        embassy = caught & ~killed & ~sent_back & (v < arrays["p_back"][k] + arrays["p_embassy"][k])
+        released = caught & ~killed & ~sent_back & ~embassy
+        new = jnp.full(n, ACTIVE, jnp.int32)
+        new = jnp.where(was_robbed | was_sold, HIDING, new)
+        new = jnp.where(embassy, DESTINATION, new)
+        new = jnp.where(sent_back, REPATRIATED, new)
+        new = jnp.where(killed, DEAD, new)
+        new = jnp.where(found, REPATRIATED, new)
+        new = jnp.where(never, HIDING, new)
+        stopped = new != ACTIVE
+        spent = waited * arrays["wait_cost"][k] + jnp.where(found | never, 0.0, c)
+        t_new = (
+            ta
+            + jnp.where(stopped & ~embassy, 0.0, d)
+            + jnp.where(released | embassy, arrays["detention"][k], 0.0)
+        )
+        safe_now = ((new == ACTIVE) & arrays["to_safe"][k]) | embassy
+        t = jnp.where(active, t_new, t)
+        cost = jnp.where(active, cost + spent, cost)
+        status = jnp.where(active, new, status)
+        end_leg = jnp.where(active & stopped, k, end_leg)
+        t_safe = jnp.where(active & safe_now & jnp.isnan(t_safe), t, t_safe)
+        return t, cost, status, end_leg, t_safe
+
+    t, cost, status, end_leg, t_safe = jax.lax.fori_loop(0, n_legs, leg, state)
+    status = jnp.where(status == ACTIVE, DESTINATION, status)
+    status = jnp.where((status != DESTINATION) & ~jnp.isnan(t_safe), SAFETY, status)
+    valid = jnp.arange(n) < n_valid
+    ended = (end_leg >= 0) & valid
+    funnel = (
+        jnp.zeros(n_legs * N_OUTCOMES, jnp.int32)
+        .at[jnp.where(ended, end_leg * N_OUTCOMES + status, 0)]
+        .add(ended.astype(jnp.int32))
+        .reshape(n_legs, N_OUTCOMES)
+    )
+    safe = ~jnp.isnan(t_safe) & valid
+    return {
+        "runs": n_valid,
+        "outcomes": jnp.zeros(N_OUTCOMES, jnp.int32).at[status].add(valid.astype(jnp.int32)),
+        "funnel": funnel,
+        "safe": safe.sum(),
+        "days_safety": _hist(jnp.where(safe, t_safe, 0.0), safe, arrays["day_edges"]),
+        "days_destination": _hist(t, (status == DESTINATION) & valid, arrays["day_edges"]),
+        "cost": _hist(cost, valid, arrays["cost_edges"]),
+    }
