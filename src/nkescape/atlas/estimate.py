@@ -111,14 +111,9 @@ class Estimate(Frozen):
     @property
     def bounds(self) -> tuple[float, float]:
         """The smallest and largest values the sources allow (5th-95th percentile for lognormal)."""
-        return (
-            (self.quantile(0.05), self.quantile(0.95))
-            if self.shape == "lognormal"
-            else (
-                self.quantile(0.0),
-                self.quantile(1.0),
-            )
-        )
+        if self.shape == "lognormal":
+            return (self.quantile(0.05), self.quantile(0.95))
+        return (self.quantile(0.0), self.quantile(1.0))
 
     @property
     def mean(self) -> float:

@@ -145,12 +145,6 @@ class Atlas:
         """Legs leaving ``place``."""
         return self._legs_from.get(place, ())
 
-    def leg_open(self, leg: Leg, *, year: int | None = None, month: int | None = None) -> bool:
-        """Whether ``leg`` can be used in ``year`` and ``month`` (either may be left out)."""
-        if year is not None and leg.in_use is not None and not leg.in_use.covers(year):
-            return False
-        return month is None or month in leg.months
-
     def policy_for(self, country: str, year: int) -> CountryPolicy | None:
         """The policy of ``country`` in ``year``, if the atlas has one."""
         for policy in self.policies.values():
