@@ -323,3 +323,34 @@ def test_unknown_or_missing_device_is_an_error(atlas: Atlas) -> None:
     if not has_gpu:
         with pytest.raises(SimulationError, match=r"GPU|JAX"):
             simulate(atlas, it, query=query(), runs=10, seed=1, device="gpu")
+
+
+def test_cli_parquet_holds_every_journey(tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "sim"
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--from",
+            "hyesan",
+            "--date",
+            "2017-09-01",
+            "--runs",
+            "12000",
+            "--seed",
+            "3",
+            "--parquet",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out / "journeys.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    assert table.num_rows == 12_000
+    outcomes = table.column("outcome").to_pylist()
+    for name, share in summary["outcomes"].items():
+        assert outcomes.count(name) == round(share * 12_000)
+    completed = [leg for leg in table.column("end_leg").to_pylist() if leg is None]
+    assert len(completed) <= outcomes.count("reached-destination")

@@ -15,6 +15,7 @@ from rich.table import Table
 from nkescape.cli._common import Overlay, console, fail, load
 from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
 from nkescape.report import write_simulation_plots
+from nkescape.report.journeys import JourneyWriter
 from nkescape.routing import PlanError, plan
 from nkescape.simulate import SimulationError, simulate
 
@@ -39,6 +40,9 @@ def simulate_command(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for summary.json and the plots (PNG).")
     ] = Path("out/simulate"),
+    parquet: Annotated[
+        bool, typer.Option("--parquet", help="Also write every journey to journeys.parquet.")
+    ] = False,
     overlay: Overlay = None,
 ) -> None:
     """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
@@ -59,6 +63,14 @@ def simulate_command(
     if not 1 <= itinerary <= len(result.itineraries):
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
     chosen = result.itineraries[itinerary - 1]
+    writer: JourneyWriter | None = None
+    if parquet:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            legs = tuple(s.leg for s in chosen.legs if s.leg is not None)
+            writer = JourneyWriter(out_dir / "journeys.parquet", legs)
+        except (ImportError, OSError) as exc:
+            fail(str(exc))
     try:
         with (
             Progress(transient=True, disable=as_json) as bar,
@@ -73,10 +85,14 @@ def simulate_command(
                 runs=runs,
                 seed=seed,
                 device=device,
+                on_chunk=writer.write if writer is not None else None,
                 progress=lambda n: bar.advance(task, n),
             )
     except SimulationError as exc:
         fail(str(exc))
+    finally:
+        if writer is not None:
+            writer.close()
     for warning in caught:
         print(f"nkescape: warning: {warning.message}", file=sys.stderr)
     data = summary.to_json()
@@ -125,6 +141,7 @@ def simulate_command(
             f"{row.get('reached-destination', 0):,}",
         )
     out.print(funnel)
-    out.print(
-        f"wrote {out_dir / 'summary.json'} and " + ", ".join(str(p) for p in plots), markup=False
-    )
+    written = [out_dir / "summary.json", *plots]
+    if writer is not None:
+        written.append(out_dir / "journeys.parquet")
+    out.print("wrote " + ", ".join(str(p) for p in written), markup=False)

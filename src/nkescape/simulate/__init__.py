@@ -110,6 +110,7 @@ def simulate(
     workers: int | None = None,
     device: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    on_chunk: Callable[[Chunk], None] | None = None,
 ) -> Summary:
     """Simulate ``runs`` journeys of ``query``'s group along ``itinerary``.
 
@@ -121,6 +122,9 @@ def simulate(
     ``device``: ``cpu`` (the NumPy kernel, the reference), ``gpu`` (the JAX kernel on a GPU; an
     error if there is none), ``auto`` (a GPU if JAX sees one, else the CPU with a warning), or
     ``jax-cpu`` (the JAX kernel on the CPU: the same draws as on a GPU, to compare the two).
+
+    ``on_chunk`` receives each chunk's per-journey results in chunk order (CPU kernel only: the
+    JAX kernel reduces on the device), e.g. to write them to Parquet as they come.
     """
     if runs <= 0:
         raise SimulationError(f"runs must be positive (got {runs})")
@@ -132,6 +136,8 @@ def simulate(
     if model.n_legs == 0:
         raise SimulationError("the itinerary has no legs")
     summary = Summary(legs=model.legs, seed=seed)
+    if device != "cpu" and on_chunk is not None:
+        raise SimulationError("per-journey output needs --device cpu (the GPU keeps only counts)")
     if device != "cpu":
         target = _jax_device(device)
         if target is not None:
@@ -151,13 +157,20 @@ def simulate(
         for i in range(n_chunks):
             pending.append(pool.submit(one, i))
             if len(pending) >= 2 * n_workers:
-                done = pending.pop(0).result()
-                summary.add(done)
-                if progress is not None:
-                    progress(len(done.status))
+                _consume(pending.pop(0).result(), summary, progress, on_chunk)
         for future in pending:
-            done = future.result()
-            summary.add(done)
-            if progress is not None:
-                progress(len(done.status))
+            _consume(future.result(), summary, progress, on_chunk)
     return summary
+
+
+def _consume(
+    done: Chunk,
+    summary: Summary,
+    progress: Callable[[int], None] | None,
+    on_chunk: Callable[[Chunk], None] | None,
+) -> None:
+    summary.add(done)
+    if on_chunk is not None:
+        on_chunk(done)
+    if progress is not None:
+        progress(len(done.status))
