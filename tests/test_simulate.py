@@ -354,3 +354,56 @@ def test_cli_parquet_holds_every_journey(tmp_path: Path) -> None:
         assert outcomes.count(name) == round(share * 12_000)
     completed = [leg for leg in table.column("end_leg").to_pylist() if leg is None]
     assert len(completed) <= outcomes.count("reached-destination")
+
+
+def test_adaptive_journeys_follow_the_planners_best_route(atlas: Atlas) -> None:
+    from nkescape.simulate import simulate_adaptive
+
+    q = query()
+    n = 60_000
+    adaptive = simulate_adaptive(atlas, query=q, runs=n, seed=6)
+    best = plan(atlas, "hyesan", date=SEPT).itineraries[0]
+    fixed = simulate(atlas, best, query=q, runs=n, seed=7)
+    # In September nothing on the best route closes, so re-planning keeps to it.
+    taken = {leg for leg, k in zip(adaptive.legs, adaptive.taken, strict=True) if k}  # type: ignore[arg-type]
+    assert taken == {s.leg for s in best.legs}
+    p, r = adaptive.p_reach_destination, fixed.p_reach_destination
+    assert abs(p - r) < 4 * math.sqrt(2 * r * (1 - r) / n)
+
+
+def test_adaptive_journeys_wait_for_a_closed_river() -> None:
+    from nkescape.simulate import simulate_adaptive
+
+    atlas = toy_atlas()
+    q = Query("home", "capital", dt.date(2017, 3, 10), Group(), None, None, "self")
+    summary = simulate_adaptive(atlas, query=q, runs=20_000, seed=1)
+    # The toy river is waded from April and walked on the ice December-February: setting out
+    # on 10 March, nobody can reach the far bank before 1 April, 22 days later.
+    fastest = summary.quantiles("safety")["p10"]
+    assert fastest is not None and fastest >= 22
+    assert summary.p_reach_destination > 0
+
+
+def test_cli_adaptive(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--from",
+            "hyesan",
+            "--date",
+            "2017-01-10",
+            "--adaptive",
+            "--runs",
+            "5000",
+            "--json",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["p_reach_destination"]["value"] > 0
+    assert {row["leg"] for row in data["funnel"]} >= {"changbai-yanji-car"}
+    bad = runner.invoke(app, ["simulate", "--from", "hyesan", "--adaptive", "--parquet"])
+    assert bad.exit_code == 1 and "--adaptive runs on the CPU" in bad.output

@@ -17,7 +17,7 @@ from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, T
 from nkescape.report import write_simulation_plots
 from nkescape.report.journeys import JourneyWriter
 from nkescape.routing import PlanError, plan
-from nkescape.simulate import SimulationError, simulate
+from nkescape.simulate import SimulationError, simulate, simulate_adaptive
 
 
 def simulate_command(
@@ -31,6 +31,10 @@ def simulate_command(
     itinerary: Annotated[
         int, typer.Option("--itinerary", help="Which of the plan's itineraries (1 = best).")
     ] = 1,
+    adaptive: Annotated[
+        bool,
+        typer.Option("--adaptive", help="Re-plan at every place instead of one itinerary."),
+    ] = False,
     runs: Annotated[int, typer.Option("--runs", help="Number of journeys.")] = 100_000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 1,
     device: Annotated[
@@ -62,6 +66,8 @@ def simulate_command(
         fail(str(exc))
     if not 1 <= itinerary <= len(result.itineraries):
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
+    if adaptive and (parquet or device != "cpu"):
+        fail("--adaptive runs on the CPU and keeps counts only (drop --parquet and --device)")
     chosen = result.itineraries[itinerary - 1]
     writer: JourneyWriter | None = None
     if parquet:
@@ -78,16 +84,25 @@ def simulate_command(
         ):
             warnings.simplefilter("always")
             task = bar.add_task("simulating journeys", total=runs)
-            summary = simulate(
-                atlas,
-                chosen,
-                query=result.query,
-                runs=runs,
-                seed=seed,
-                device=device,
-                on_chunk=writer.write if writer is not None else None,
-                progress=lambda n: bar.advance(task, n),
-            )
+            if adaptive:
+                summary = simulate_adaptive(
+                    atlas,
+                    query=result.query,
+                    runs=runs,
+                    seed=seed,
+                    progress=lambda n: bar.advance(task, n),
+                )
+            else:
+                summary = simulate(
+                    atlas,
+                    chosen,
+                    query=result.query,
+                    runs=runs,
+                    seed=seed,
+                    device=device,
+                    on_chunk=writer.write if writer is not None else None,
+                    progress=lambda n: bar.advance(task, n),
+                )
     except SimulationError as exc:
         fail(str(exc))
     finally:
@@ -108,7 +123,13 @@ def simulate_command(
     out = console()
     out.print(
         f"{runs:,} journeys {result.origin} -> {result.destination} from {result.date}, "
-        f"{result.group.label()}, itinerary {itinerary} ({len(chosen.legs)} legs), seed {seed}",
+        f"{result.group.label()}, "
+        + (
+            "adaptive (re-planning at every place)"
+            if adaptive
+            else f"itinerary {itinerary} ({len(chosen.legs)} legs)"
+        )
+        + f", seed {seed}",
         markup=False,
     )
     for key in ("p_reach_safety", "p_reach_destination"):

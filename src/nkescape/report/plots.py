@@ -26,19 +26,18 @@ _COLOURS = {
 
 def plot_funnel(summary: Summary, path: Path) -> Path:
     """Journeys entering each leg, and where and how the others ended."""
-    legs = list(summary.legs)
-    entered = summary.to_json()["funnel"]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(legs) + 1.8))
-    y = np.arange(len(legs))[::-1]
-    ax.barh(y, [row["entered"] for row in entered], color="#dee2e6", label="entered the leg")
-    left = np.zeros(len(legs))
-    for i, name in enumerate(OUTCOMES):
-        counts = summary.funnel[:, i].astype(float)
+    rows = summary.to_json()["funnel"]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.8))
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, [row["entered"] for row in rows], color="#dee2e6", label="entered the leg")
+    left = np.zeros(len(rows))
+    for name in OUTCOMES:
+        counts = np.array([row.get(name, 0) for row in rows], dtype=float)
         if counts.any():
             what = "handed to the embassy" if name == "reached-destination" else name
             ax.barh(y, counts, left=left, color=_COLOURS[name], label=f"ended here: {what}")
             left += counts
-    ax.set_yticks(y, legs)
+    ax.set_yticks(y, [row["leg"] for row in rows])
     ax.set_xlabel(f"journeys (of {summary.runs:,})")
     ax.set_title("Where journeys end, leg by leg")
     ax.legend(loc="lower right", fontsize=8)

@@ -25,6 +25,7 @@ __all__ = [
     "journey_model",
     "run_chunk",
     "simulate",
+    "simulate_adaptive",
     "wilson",
 ]
 
@@ -160,6 +161,41 @@ def simulate(
                 _consume(pending.pop(0).result(), summary, progress, on_chunk)
         for future in pending:
             _consume(future.result(), summary, progress, on_chunk)
+    return summary
+
+
+def simulate_adaptive(
+    atlas: Atlas,
+    *,
+    query: Query,
+    runs: int,
+    seed: int,
+    chunk: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
+    """Simulate journeys that re-plan at every place (see ``adaptive``); CPU kernel."""
+    from nkescape.simulate.adaptive import adaptive_policy, run_adaptive_chunk
+
+    if runs <= 0:
+        raise SimulationError(f"runs must be positive (got {runs})")
+    if seed < 0:
+        raise SimulationError(f"seed must be >= 0 (got {seed})")
+    policy = adaptive_policy(atlas, query)
+    if (policy.move[policy.origin] == -2).all():
+        raise SimulationError(
+            f"no route from {query.origin!r} to {query.destination!r} in any month: the "
+            "adaptive policy has no first move"
+        )
+    summary = Summary(legs=tuple(atlas.compiled.leg_ids), seed=seed)
+    chunk = chunk or CHUNK
+    children = np.random.SeedSequence(seed).spawn(-(-runs // chunk))
+    for i, child in enumerate(children):
+        n = min(chunk, runs - i * chunk)
+        done, taken = run_adaptive_chunk(policy, n, np.random.default_rng(child))
+        summary.add(done)
+        summary.add_taken(taken)
+        if progress is not None:
+            progress(n)
     return summary
 
 

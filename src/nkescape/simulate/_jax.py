@@ -76,7 +76,8 @@ def _draw(params: Any, key: Any, n: int, dtype: Any) -> Any:
     ku, kz = jax.random.split(key)
     u = jax.random.uniform(ku, (n,), dtype)
     z = jax.random.normal(kz, (n,), dtype)
-    return jnp.where(code == 0, a, jnp.where(code == 1, a + (b - a) * u, jnp.exp(a + b * z)))
+    lognormal = jnp.exp(jnp.where(code == 2, a + b * z, 0.0))
+    return jnp.where(code == 0, a, jnp.where(code == 1, a + (b - a) * u, lognormal))
 
 
 def _hist(values: Any, mask: Any, edges: Any) -> Any:

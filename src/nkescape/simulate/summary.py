@@ -72,6 +72,8 @@ class Summary:
         default_factory=lambda: np.zeros(len(DAY_EDGES) - 1, np.int64)
     )
     cost: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(COST_EDGES) - 1, np.int64))
+    # Journeys that took each leg, for adaptive journeys, whose legs are not taken in one order.
+    taken: NDArray[np.int64] | None = None
 
     def __post_init__(self) -> None:
         if self.funnel.shape[0] != len(self.legs):
@@ -126,9 +128,16 @@ class Summary:
     def quantiles(self, what: str) -> dict[str, float | None]:
         return _quantiles(*self.histogram(what))
 
+    def add_taken(self, counts: NDArray[np.int64]) -> None:
+        """Fold in how many journeys of a chunk took each leg (adaptive journeys)."""
+        self.taken = counts.copy() if self.taken is None else self.taken + counts
+
     def to_json(self) -> dict[str, Any]:
         n = self.runs
-        entered = n - np.concatenate([[0], np.cumsum(self.funnel.sum(axis=1))[:-1]])
+        if self.taken is None:
+            entered = n - np.concatenate([[0], np.cumsum(self.funnel.sum(axis=1))[:-1]])
+        else:
+            entered = self.taken
         return {
             "runs": n,
             "seed": self.seed,
@@ -153,5 +162,6 @@ class Summary:
                     },
                 }
                 for k, leg in enumerate(self.legs)
+                if self.taken is None or entered[k] > 0
             ],
         }

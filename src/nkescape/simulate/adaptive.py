@@ -1,0 +1,213 @@
+"""Adaptive journeys: at each place a group takes the planner's best next move for its month.
+
+The policy is a table, place by calendar month: the first move (a leg, or waiting a month) of
+the top-ranked itinerary the planner finds from that place to the destination when setting out
+on the first of that month. A journey follows it from wherever it is, so when a leg is closed in
+its month (ice gone, route shut by an event) it takes the next best way. The budget is not
+tracked per journey: the table is built for the question's budget as a whole.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nkescape.atlas import Atlas
+from nkescape.routing.build import build_network
+from nkescape.routing.query import Query
+from nkescape.routing.search import WAIT, pareto_search
+from nkescape.simulate.kernel import (
+    ACTIVE,
+    DEAD,
+    DESTINATION,
+    HIDING,
+    REPATRIATED,
+    SAFETY,
+    Chunk,
+)
+from nkescape.simulate.model import JourneyModel, journey_model
+
+__all__ = ["NO_MOVE", "Policy", "adaptive_policy", "run_adaptive_chunk"]
+
+# In the policy table: no way on from this place in this month.
+NO_MOVE = -2
+# A journey that has not arrived after this many moves is counted as stranded in hiding; real
+# itineraries have under 20 legs and at most a year of monthly waits.
+MAX_MOVES = 64
+
+
+@dataclass(frozen=True, eq=False)
+class Policy:
+    """``move[place, month - 1]``: leg index, ``WAIT`` or ``NO_MOVE``; and the model of all legs."""
+
+    move: NDArray[np.int64]
+    model: JourneyModel
+    leg_to: NDArray[np.int64]
+    origin: int
+    destination: int
+    safe: NDArray[np.bool_]
+    wait_hazard: NDArray[np.float64]  # per place: -log survival per day of hiding
+    wait_cost: NDArray[np.float64]  # per place: US$ per day of hiding, whole group
+
+
+def adaptive_policy(atlas: Atlas, query: Query) -> Policy:
+    """The planner's best first move from every place, for each calendar month."""
+    c = atlas.compiled
+    target = c.place_index[query.destination]
+    move = np.full((c.n_places, 12), NO_MOVE, dtype=np.int64)
+    for month in range(1, 13):
+        year = query.date.year if month >= query.date.month else query.date.year + 1
+        q = replace(query, date=dt.date(year, month, 1))
+        net = build_network(atlas, q).network
+        for place in range(c.n_places):
+            if place == target:
+                continue
+            # Waiting is free only at the journey's own origin; build_network set that for the
+            # question's origin, and elsewhere the country's hiding figures apply.
+            found = pareto_search(
+                net,
+                place,
+                target,
+                max_days=q.max_days if q.max_days is not None else math.inf,
+            )
+            if not found:
+                continue
+            best = min(
+                found,
+                key=lambda lab: (-(math.exp(-lab.risk_safe) if lab.safe else 0.0), lab.t, lab.cost),
+            )
+            moves = best.moves()
+            if moves:
+                move[place, month - 1] = moves[0][1]
+    model = journey_model(atlas, query, list(c.leg_ids))
+    # The funding actor's betrayal rates are per journey; the fixed-itinerary model spreads them
+    # over the itinerary's brokered legs. Here the route is not fixed, so they are spread over
+    # the brokered legs of the route the policy sets out on, which journeys mostly keep to.
+    brokered = np.asarray(model.betrayal.any(axis=1), dtype=np.bool_)
+    leg_to = c.leg_to.astype(np.int64)
+    route = _route_from(move, leg_to, c.place_index[query.origin], target, query.date)
+    n_route = max(1, int(sum(brokered[j] for j in route)))
+    model = replace(model, betrayal=model.betrayal * brokered.sum() / n_route)
+    net = build_network(atlas, query).network
+    return Policy(
+        move=move,
+        model=model,
+        leg_to=leg_to,
+        origin=c.place_index[query.origin],
+        destination=target,
+        safe=net.safe,
+        wait_hazard=net.wait_risk_per_day,
+        wait_cost=net.wait_cost_per_day,
+    )
+
+
+def _route_from(
+    move: NDArray[np.int64], leg_to: NDArray[np.int64], origin: int, target: int, day: dt.date
+) -> list[int]:
+    """Legs the policy takes from ``origin``, months advancing only when it waits."""
+    legs: list[int] = []
+    place, month = origin, day.month - 1
+    for _ in range(MAX_MOVES):
+        j = int(move[place, month])
+        if j == NO_MOVE or place == target:
+            break
+        if j == WAIT:
+            month = (month + 1) % 12
+            continue
+        legs.append(j)
+        place = int(leg_to[j])
+    return legs
+
+
+def _draw(params: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
+    code, a, b = params[:, 0], params[:, 1], params[:, 2]
+    u = rng.random(len(code))
+    z = rng.standard_normal(len(code))
+    # exp only where the shape is lognormal: a range's bounds would overflow it.
+    lognormal = np.exp(np.where(code == 2, a + b * z, 0.0))
+    return np.where(code == 0, a, np.where(code == 1, a + (b - a) * u, lognormal))
+
+
+def run_adaptive_chunk(
+    policy: Policy, n: int, rng: np.random.Generator
+) -> tuple[Chunk, NDArray[np.int64]]:
+    """Simulate ``n`` adaptive journeys; return the chunk and how many journeys took each leg."""
+    model = policy.model
+    ms = model.month_starts
+    start0 = model.start.month - 1
+    last = len(ms) - 1
+    place = np.full(n, policy.origin, dtype=np.int64)
+    t = np.zeros(n)
+    cost = np.zeros(n)
+    status = np.full(n, ACTIVE, dtype=np.int8)
+    end_leg = np.full(n, -1, dtype=np.int16)
+    t_safe = np.zeros(n) if policy.safe[policy.origin] else np.full(n, np.nan)
+    taken = np.zeros(model.n_legs, dtype=np.int64)
+    for _ in range(MAX_MOVES):
+        a = np.flatnonzero(status == ACTIVE)
+        if a.size == 0:
+            break
+        idx = np.minimum(np.searchsorted(ms, t[a], side="right") - 1, last)
+        month = (start0 + idx) % 12
+        mv = policy.move[place[a], month]
+        stuck = mv == NO_MOVE
+        status[a[stuck]] = HIDING
+        waits = a[mv == WAIT]
+        nxt = ms[np.minimum(idx[mv == WAIT] + 1, last)]
+        found = rng.random(waits.size) < -np.expm1(
+            -policy.wait_hazard[place[waits]] * (nxt - t[waits])
+        )
+        cost[waits] += (nxt - t[waits]) * policy.wait_cost[place[waits]]
+        t[waits] = nxt
+        status[waits[found]] = REPATRIATED
+        go = a[mv >= 0]
+        if go.size == 0:
+            continue
+        j = mv[mv >= 0]
+        m = month[mv >= 0]
+        taken += np.bincount(j, minlength=model.n_legs)
+        d = _draw(model.dur[j], rng) * model.dur_factor[j, m]
+        c = _draw(model.cost[j], rng) * model.cost_factor[j, m]
+        p = _draw(model.p_int[j], rng)
+        f = model.odds_factor[j, m]
+        p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
+        caught = rng.random(go.size) < p
+        u = rng.random(go.size)
+        robbed, turned, sold = model.betrayal[j, 0], model.betrayal[j, 1], model.betrayal[j, 2]
+        was_robbed = u < robbed
+        was_turned_in = (u >= robbed) & (u < robbed + turned)
+        was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
+        caught |= was_turned_in
+        v = rng.random(go.size)
+        killed = caught & (v < model.p_killed[j])
+        sent_back = caught & ~killed & (v < model.p_back[j])
+        embassy = caught & ~killed & ~sent_back & (v < model.p_back[j] + model.p_embassy[j])
+        released = caught & ~killed & ~sent_back & ~embassy
+        new = np.full(go.size, ACTIVE, dtype=np.int8)
+        new[was_robbed | was_sold] = HIDING
+        new[embassy] = DESTINATION
+        new[sent_back] = REPATRIATED
+        new[killed] = DEAD
+        stopped = new != ACTIVE
+        cost[go] += c
+        t[go] += np.where(stopped & ~embassy, 0.0, d) + np.where(
+            released | embassy, model.detention[j], 0.0
+        )
+        status[go] = new
+        end_leg[go[stopped]] = j[stopped]
+        arrive = go[~stopped]
+        place[arrive] = policy.leg_to[j[~stopped]]
+        safe_now = np.zeros(go.size, dtype=bool)
+        safe_now[~stopped] = policy.safe[policy.leg_to[j[~stopped]]]
+        safe_now |= embassy
+        first = go[safe_now & np.isnan(t_safe[go])]
+        t_safe[first] = t[first]
+        done = go[~stopped][policy.leg_to[j[~stopped]] == policy.destination]
+        status[done] = DESTINATION
+    status[status == ACTIVE] = HIDING
+    status[(status != DESTINATION) & ~np.isnan(t_safe)] = SAFETY
+    return Chunk(status, end_leg, t_safe, t, cost), taken
