@@ -227,3 +227,26 @@ def test_require_channel_keeps_only_itineraries_through_it(atlas: Atlas) -> None
     assert all(entries & {s.leg for s in it.legs} for it in result.itineraries)
     with pytest.raises(PlanError, match="unknown channel"):
         plan(atlas, "hyesan", today=TODAY, channel="tunnel")
+
+
+def test_cli_plan_with_simulation(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "plan",
+            "--from",
+            "hyesan",
+            "--date",
+            "2017-09-01",
+            "--detail",
+            "0",
+            "--simulate",
+            "5000",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Pareto-optimal itineraries" in result.output
+    assert "Simulation of itinerary 1: 5,000 journeys" in result.output
+    assert (tmp_path / "funnel.png").exists() and (tmp_path / "summary.json").exists()

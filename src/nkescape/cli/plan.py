@@ -153,6 +153,13 @@ def plan_command(
         Path | None, typer.Option("--geojson", help="Write the itineraries as GeoJSON here.")
     ] = None,
     detail: Annotated[int, typer.Option("--detail", help="Itineraries to explain leg by leg.")] = 2,
+    simulate_runs: Annotated[
+        int, typer.Option("--simulate", help="Also simulate the top itinerary this many times.")
+    ] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for --simulate.")] = 1,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for the simulation's summary and plots.")
+    ] = Path("out/simulate"),
     overlay: Overlay = None,
 ) -> None:
     """Plan the ways out for a person or group: probabilities, days and dollars, explained."""
@@ -182,6 +189,23 @@ def plan_command(
         print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
         return
     _print_plan(console(), atlas, result, detail)
+    if simulate_runs:
+        # Imported here: the simulate command imports this module for its shared options.
+        from nkescape.cli.simulate import report_summary
+        from nkescape.simulate import SimulationError, simulate
+
+        try:
+            summary = simulate(
+                atlas, result.itineraries[0], query=result.query, runs=simulate_runs, seed=seed
+            )
+        except SimulationError as exc:
+            fail(str(exc))
+        report_summary(
+            summary,
+            f"Simulation of itinerary 1: {simulate_runs:,} journeys, seed {seed}",
+            out_dir,
+            as_json=False,
+        )
 
 
 def _funding(text: str) -> Funding:

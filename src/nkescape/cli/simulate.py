@@ -17,7 +17,7 @@ from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, T
 from nkescape.report import write_simulation_plots
 from nkescape.report.journeys import JourneyWriter
 from nkescape.routing import PlanError, plan
-from nkescape.simulate import SimulationError, simulate, simulate_adaptive
+from nkescape.simulate import SimulationError, Summary, simulate, simulate_adaptive
 
 
 def simulate_command(
@@ -110,6 +110,24 @@ def simulate_command(
             writer.close()
     for warning in caught:
         print(f"nkescape: warning: {warning.message}", file=sys.stderr)
+    header = (
+        f"{runs:,} journeys {result.origin} -> {result.destination} from {result.date}, "
+        f"{result.group.label()}, "
+        + (
+            "adaptive (re-planning at every place)"
+            if adaptive
+            else f"itinerary {itinerary} ({len(chosen.legs)} legs)"
+        )
+        + f", seed {seed}"
+    )
+    extra = [out_dir / "journeys.parquet"] if writer is not None else []
+    report_summary(summary, header, out_dir, as_json=as_json, extra=extra)
+
+
+def report_summary(
+    summary: Summary, header: str, out_dir: Path, *, as_json: bool, extra: list[Path] | None = None
+) -> None:
+    """Write summary.json and the plots to ``out_dir``; print the summary (or its JSON)."""
     data = summary.to_json()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,17 +139,7 @@ def simulate_command(
         print(json.dumps(data, indent=2))
         return
     out = console()
-    out.print(
-        f"{runs:,} journeys {result.origin} -> {result.destination} from {result.date}, "
-        f"{result.group.label()}, "
-        + (
-            "adaptive (re-planning at every place)"
-            if adaptive
-            else f"itinerary {itinerary} ({len(chosen.legs)} legs)"
-        )
-        + f", seed {seed}",
-        markup=False,
-    )
+    out.print(header, markup=False)
     for key in ("p_reach_safety", "p_reach_destination"):
         lo, hi = data[key]["ci95"]
         out.print(f"{key}: {data[key]['value']:.4f} (95% CI {lo:.4f}-{hi:.4f})", markup=False)
@@ -162,7 +170,5 @@ def simulate_command(
             f"{row.get('reached-destination', 0):,}",
         )
     out.print(funnel)
-    written = [out_dir / "summary.json", *plots]
-    if writer is not None:
-        written.append(out_dir / "journeys.parquet")
+    written = [out_dir / "summary.json", *plots, *(extra or [])]
     out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
