@@ -60,20 +60,33 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
     ms = model.month_starts
     start0 = model.start.month - 1
     last = len(ms) - 1
+    # Months start on whole days, so the month of day t is a table lookup on floor(t): cheaper
+    # than a binary search per journey and leg.
+    month_of_day = np.repeat(np.arange(last), np.diff(ms).astype(np.int64))
+    horizon = len(month_of_day) - 1
+
+    def month_index(days: NDArray[np.float64]) -> NDArray[np.int64]:
+        return month_of_day[np.minimum(days, horizon).astype(np.int64)]
+
     for k in range(model.n_legs):
         a = np.flatnonzero(status == ACTIVE)
         if a.size == 0:
             break
         ta = np.maximum(t[a], model.not_before[k])
-        idx = np.minimum(np.searchsorted(ms, ta, side="right") - 1, last)
+        idx = month_index(ta)
         off = _next_open(model.is_open[k])[(start0 + idx) % 12]
         never = off < 0
         later = off > 0
         ta[later] = ms[np.minimum(idx[later] + off[later], last)]
         waited = ta - t[a]
-        cost[a] += waited * model.wait_cost[k]
-        found = rng.random(a.size) < -np.expm1(-model.wait_hazard[k] * waited)
-        month = (start0 + np.minimum(np.searchsorted(ms, ta, side="right") - 1, last)) % 12
+        # Draws that cannot change anything are skipped: no one waited, nobody can betray.
+        if model.wait_hazard[k] > 0 and waited.any():
+            cost[a] += waited * model.wait_cost[k]
+            found = rng.random(a.size) < -np.expm1(-model.wait_hazard[k] * waited)
+        else:
+            cost[a] += waited * model.wait_cost[k]
+            found = np.zeros(a.size, dtype=bool)
+        month = (start0 + month_index(ta)) % 12
 
         d = _draw(model.dur[k], rng, a.size) * model.dur_factor[k, month]
         c = _draw(model.cost[k], rng, a.size) * model.cost_factor[k, month]
@@ -81,14 +94,18 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
         f = model.odds_factor[k, month]
         p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
         caught = rng.random(a.size) < p
-        u = rng.random(a.size)
         robbed, turned, sold = model.betrayal[k]
-        was_robbed = u < robbed
-        was_turned_in = (u >= robbed) & (u < robbed + turned)
-        was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
-        caught |= was_turned_in
+        if robbed + turned + sold > 0:
+            u = rng.random(a.size)
+            was_robbed = u < robbed
+            was_turned_in = (u >= robbed) & (u < robbed + turned)
+            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
+            caught |= was_turned_in
+        else:
+            was_robbed = was_sold = np.zeros(a.size, dtype=bool)
 
-        v = rng.random(a.size)
+        v = np.ones(a.size)
+        v[caught] = rng.random(int(caught.sum()))
         killed = caught & (v < model.p_killed[k])
         sent_back = caught & ~killed & (v < model.p_back[k])
         embassy = caught & ~killed & ~sent_back & (v < model.p_back[k] + model.p_embassy[k])
