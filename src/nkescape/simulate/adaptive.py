@@ -22,12 +22,12 @@ from nkescape.routing.query import Query
 from nkescape.routing.search import WAIT, pareto_search
 from nkescape.simulate.kernel import (
     ACTIVE,
-    DEAD,
     DESTINATION,
     HIDING,
     REPATRIATED,
     SAFETY,
     Chunk,
+    leg_end,
 )
 from nkescape.simulate.model import JourneyModel, journey_model
 
@@ -175,23 +175,11 @@ def run_adaptive_chunk(
         p = _draw(model.p_int[j], rng)
         f = model.odds_factor[j, m]
         p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
-        caught = rng.random(go.size) < p
-        u = rng.random(go.size)
-        robbed, turned, sold = model.betrayal[j, 0], model.betrayal[j, 1], model.betrayal[j, 2]
-        was_robbed = u < robbed
-        was_turned_in = (u >= robbed) & (u < robbed + turned)
-        was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
-        caught |= was_turned_in
-        v = rng.random(go.size)
-        killed = caught & (v < model.p_killed[j])
-        sent_back = caught & ~killed & (v < model.p_back[j])
-        embassy = caught & ~killed & ~sent_back & (v < model.p_back[j] + model.p_embassy[j])
-        released = caught & ~killed & ~sent_back & ~embassy
-        new = np.full(go.size, ACTIVE, dtype=np.int8)
-        new[was_robbed | was_sold] = HIDING
-        new[embassy] = DESTINATION
-        new[sent_back] = REPATRIATED
-        new[killed] = DEAD
+        end = leg_end(
+            rng, p, model.betrayal[j], model.p_killed[j], model.p_back[j], model.p_embassy[j]
+        )
+        embassy, released = end.embassy, end.released
+        new = end.status()
         stopped = new != ACTIVE
         cost[go] += c
         t[go] += np.where(stopped & ~embassy, 0.0, d) + np.where(

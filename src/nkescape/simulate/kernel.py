@@ -39,6 +39,54 @@ def _draw(params: NDArray[np.float64], rng: np.random.Generator, n: int) -> NDAr
     return rng.lognormal(a, b, n)
 
 
+@dataclass(frozen=True, eq=False)
+class LegEnd:
+    """How the journeys on a leg fare: betrayed, and what follows a capture."""
+
+    betrayed: NDArray[np.bool_]  # robbed or sold: stranded in hiding
+    killed: NDArray[np.bool_]
+    sent_back: NDArray[np.bool_]
+    embassy: NDArray[np.bool_]
+    released: NDArray[np.bool_]
+
+    def status(self) -> NDArray[np.int8]:
+        """Each journey's status after the leg (ACTIVE if it goes on)."""
+        out = np.full(len(self.killed), ACTIVE, dtype=np.int8)
+        out[self.betrayed] = HIDING
+        out[self.embassy] = DESTINATION
+        out[self.sent_back] = REPATRIATED
+        out[self.killed] = DEAD
+        return out
+
+
+def leg_end(
+    rng: np.random.Generator,
+    p_caught: NDArray[np.float64],
+    betrayal: NDArray[np.float64],
+    p_killed: NDArray[np.float64] | float,
+    p_back: NDArray[np.float64] | float,
+    p_embassy: NDArray[np.float64] | float,
+) -> LegEnd:
+    """Draw captures, betrayal (``betrayal``: robbed, turned in, sold, per journey or one row)
+    and the caught-country policy's outcome for each journey on a leg; shared by both kernels."""
+    n = len(p_caught)
+    caught = rng.random(n) < p_caught
+    robbed, turned, sold = (betrayal[..., i] for i in range(3))
+    betrayed = np.zeros(n, dtype=bool)
+    if np.any(robbed + turned + sold > 0):
+        u = rng.random(n)
+        betrayed = (u < robbed) | ((u >= robbed + turned) & (u < robbed + turned + sold))
+        caught |= (u >= robbed) & (u < robbed + turned)
+    # Only the caught need an outcome draw; the others keep v = 1, above every threshold.
+    v = np.ones(n)
+    v[caught] = rng.random(int(caught.sum()))
+    killed = caught & (v < p_killed)
+    sent_back = caught & ~killed & (v < p_back)
+    embassy = caught & ~killed & ~sent_back & (v < np.add(p_back, p_embassy))
+    released = caught & ~killed & ~sent_back & ~embassy
+    return LegEnd(betrayed, killed, sent_back, embassy, released)
+
+
 def _next_open(is_open: NDArray[np.bool_]) -> NDArray[np.int64]:
     """For each calendar month row, months to wait until the leg is open (-1: never)."""
     out = np.full(12, -1, dtype=np.int64)
@@ -93,29 +141,11 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
         p = _draw(model.p_int[k], rng, a.size)
         f = model.odds_factor[k, month]
         p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
-        caught = rng.random(a.size) < p
-        robbed, turned, sold = model.betrayal[k]
-        if robbed + turned + sold > 0:
-            u = rng.random(a.size)
-            was_robbed = u < robbed
-            was_turned_in = (u >= robbed) & (u < robbed + turned)
-            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
-            caught |= was_turned_in
-        else:
-            was_robbed = was_sold = np.zeros(a.size, dtype=bool)
-
-        v = np.ones(a.size)
-        v[caught] = rng.random(int(caught.sum()))
-        killed = caught & (v < model.p_killed[k])
-        sent_back = caught & ~killed & (v < model.p_back[k])
-        embassy = caught & ~killed & ~sent_back & (v < model.p_back[k] + model.p_embassy[k])
-        released = caught & ~killed & ~sent_back & ~embassy
-
-        new_status = np.full(a.size, ACTIVE, dtype=np.int8)
-        new_status[was_robbed | was_sold] = HIDING
-        new_status[embassy] = DESTINATION
-        new_status[sent_back] = REPATRIATED
-        new_status[killed] = DEAD
+        end = leg_end(
+            rng, p, model.betrayal[k], model.p_killed[k], model.p_back[k], model.p_embassy[k]
+        )
+        embassy, released = end.embassy, end.released
+        new_status = end.status()
         new_status[found] = REPATRIATED
         new_status[never] = HIDING
         stopped = new_status != ACTIVE
