@@ -81,6 +81,7 @@ def _simulate_jax(
 
     with jax.default_device(target):
         arrays = _jax.model_arrays(model)
+        shapes = _jax.leg_shapes(model)
         key = jax.random.key(seed)
         size = min(chunk, runs)  # one compiled size; a shorter last chunk is masked
         for i in range(-(-runs // chunk)):
@@ -90,7 +91,7 @@ def _simulate_jax(
                 jax.random.fold_in(key, i),
                 size,
                 n,
-                model.n_legs,
+                shapes,
                 model.start.month - 1,
                 model.start_safe,
             )

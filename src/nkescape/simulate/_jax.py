@@ -67,17 +67,38 @@ def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any
         "to_safe": jnp.asarray(model.to_safe),
         "not_before": f(model.not_before),
         "day_edges": f(DAY_EDGES),
+        "month_of_day": jnp.asarray(
+            np.repeat(
+                np.arange(len(model.month_starts) - 1), np.diff(model.month_starts).astype(int)
+            )
+        ),
         "cost_edges": f(COST_EDGES),
     }
 
 
-def _draw(params: Any, key: Any, n: int, dtype: Any) -> Any:
-    code, a, b = params[0], params[1], params[2]
-    ku, kz = jax.random.split(key)
-    u = jax.random.uniform(ku, (n,), dtype)
-    z = jax.random.normal(kz, (n,), dtype)
-    lognormal = jnp.exp(jnp.where(code == 2, a + b * z, 0.0))
-    return jnp.where(code == 0, a, jnp.where(code == 1, a + (b - a) * u, lognormal))
+def leg_shapes(model: JourneyModel) -> tuple[tuple[int, int, int, bool, bool], ...]:
+    """Per leg, what the kernel must draw: the shapes of duration, cost and interception
+    estimates, whether waiting there can be fatal, and whether anyone on it can be betrayed.
+    Known when compiling, so each leg draws only the random arrays it needs."""
+    return tuple(
+        (
+            int(model.dur[k, 0]),
+            int(model.cost[k, 0]),
+            int(model.p_int[k, 0]),
+            bool(model.wait_hazard[k] > 0),
+            bool(model.betrayal[k].sum() > 0),
+        )
+        for k in range(model.n_legs)
+    )
+
+
+def _draw(code: int, params: Any, key: Any, n: int, dtype: Any) -> Any:
+    a, b = params[1], params[2]
+    if code == 0:
+        return jnp.full(n, a, dtype)
+    if code == 1:
+        return a + (b - a) * jax.random.uniform(key, (n,), dtype)
+    return jnp.exp(a + b * jax.random.normal(key, (n,), dtype))
 
 
 def _hist(values: Any, mask: Any, edges: Any) -> Any:
@@ -85,13 +106,13 @@ def _hist(values: Any, mask: Any, edges: Any) -> Any:
     return jnp.zeros(len(edges) - 1, jnp.int32).at[bins].add(mask.astype(jnp.int32))
 
 
-@partial(jax.jit, static_argnames=("n", "n_legs", "start0", "start_safe"))
+@partial(jax.jit, static_argnames=("n", "shapes", "start0", "start_safe"))
 def jax_chunk_aggregates(
     arrays: dict[str, Any],
     key: Any,
     n: int,
     n_valid: Any,
-    n_legs: int,
+    shapes: tuple[tuple[int, int, int, bool, bool], ...],
     start0: int,
     start_safe: bool,
 ) -> dict[str, Any]:
@@ -112,11 +133,16 @@ def jax_chunk_aggregates(
         jnp.zeros(n, dtype) if start_safe else jnp.full(n, jnp.nan, dtype),  # t_safe
     )
 
+    lut = arrays["month_of_day"]
+    horizon = lut.shape[0] - 1
+
     def month_of(t: Any) -> tuple[Any, Any]:
-        idx = jnp.clip(jnp.searchsorted(ms, t, side="right") - 1, 0, last)
+        # Months start on whole days: a table lookup on floor(t), as in the NumPy kernel.
+        idx = lut[jnp.clip(t, 0, horizon).astype(jnp.int32)]
         return idx, (start0 + idx) % 12
 
-    def leg(k: Any, state: Any) -> Any:
+    def leg(k: int, shape: tuple[int, int, int, bool, bool], state: Any) -> Any:
+        dur_code, cost_code, p_code, can_be_found, can_be_betrayed = shape
         t, cost, status, end_leg, t_safe = state
         active = status == ACTIVE
         keys = jax.random.split(jax.random.fold_in(key, k), 7)
@@ -126,21 +152,27 @@ def jax_chunk_aggregates(
         never = off < 0
         ta = jnp.where(off > 0, ms[jnp.clip(idx + off, 0, last)], ta)
         waited = ta - t
-        u_wait = jax.random.uniform(keys[0], (n,), dtype)
-        found = u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)
+        if can_be_found:
+            u_wait = jax.random.uniform(keys[0], (n,), dtype)
+            found = u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)
+        else:
+            found = jnp.zeros(n, bool)
         _, month = month_of(ta)
-        d = _draw(arrays["dur"][k], keys[1], n, dtype) * arrays["dur_factor"][k][month]
-        c = _draw(arrays["cost"][k], keys[2], n, dtype) * arrays["cost_factor"][k][month]
-        p = _draw(arrays["p_int"][k], keys[3], n, dtype)
+        d = _draw(dur_code, arrays["dur"][k], keys[1], n, dtype) * arrays["dur_factor"][k][month]
+        c = _draw(cost_code, arrays["cost"][k], keys[2], n, dtype) * arrays["cost_factor"][k][month]
+        p = _draw(p_code, arrays["p_int"][k], keys[3], n, dtype)
         f = arrays["odds_factor"][k][month]
         p = jnp.where(p >= 1, 1.0, p * f / (1 - p + p * f))
         caught = jax.random.uniform(keys[4], (n,), dtype) < p
-        u = jax.random.uniform(keys[5], (n,), dtype)
-        robbed, turned, sold = arrays["betrayal"][k]
-        was_robbed = u < robbed
-        was_turned_in = (u >= robbed) & (u < robbed + turned)
-        was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
-        caught = caught | was_turned_in
+        if can_be_betrayed:
+            u = jax.random.uniform(keys[5], (n,), dtype)
+            robbed, turned, sold = arrays["betrayal"][k]
+            was_robbed = u < robbed
+            was_turned_in = (u >= robbed) & (u < robbed + turned)
+            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
+            caught = caught | was_turned_in
+        else:
+            was_robbed = was_sold = jnp.zeros(n, bool)
         v = jax.random.uniform(keys[6], (n,), dtype)
         killed = caught & (v < arrays["p_killed"][k])
         sent_back = caught & ~killed & (v < arrays["p_back"][k])
@@ -168,7 +200,11 @@ def jax_chunk_aggregates(
         t_safe = jnp.where(active & safe_now & jnp.isnan(t_safe), t, t_safe)
         return t, cost, status, end_leg, t_safe
 
-    t, cost, status, end_leg, t_safe = jax.lax.fori_loop(0, n_legs, leg, state)
+    # The legs are unrolled at compile time, each specialised to its shapes.
+    for k, shape in enumerate(shapes):
+        state = leg(k, shape, state)
+    t, cost, status, end_leg, t_safe = state
+    n_legs = len(shapes)
     status = jnp.where(status == ACTIVE, DESTINATION, status)
     status = jnp.where((status != DESTINATION) & ~jnp.isnan(t_safe), SAFETY, status)
     valid = jnp.arange(n) < n_valid
