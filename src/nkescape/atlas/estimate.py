@@ -175,7 +175,9 @@ class Estimate(Frozen):
         return f"{self.median:g}{unit} (p90 {self.p90:g})"
 
 
-def scale_odds(p: NDArray[np.float64] | float, factor: float) -> NDArray[np.float64]:
+def scale_odds(
+    p: NDArray[np.float64] | float, factor: NDArray[np.float64] | float
+) -> NDArray[np.float64]:
     """Apply a multiplier to a probability through its odds: ``p f / (1 - p + p f)``.
 
     A ``p_intercept_factor`` of 2 doubles the odds of being caught, which for small

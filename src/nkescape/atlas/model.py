@@ -12,6 +12,7 @@ from geographiclib.geodesic import Geodesic
 from nkescape.atlas._yaml import Lines
 from nkescape.atlas.estimate import Estimate, Frozen
 from nkescape.atlas.schema import (
+    SHOW_ORDER,
     Actor,
     Case,
     Channel,
@@ -90,20 +91,7 @@ class Atlas:
         layers: tuple[str, ...],
         warnings: tuple[str, ...],
     ) -> Atlas:
-        by_kind: dict[str, dict[str, Any]] = {
-            k: {}
-            for k in (
-                "sources",
-                "places",
-                "legs",
-                "policies",
-                "profiles",
-                "channels",
-                "actors",
-                "events",
-                "cases",
-            )
-        }
+        by_kind: dict[str, dict[str, Any]] = {k: {} for k in SHOW_ORDER}
         for (kind, ident), d in definitions.items():
             by_kind[kind][ident] = d.entry
         return cls(
@@ -118,17 +106,7 @@ class Atlas:
 
     def counts(self) -> dict[str, int]:
         """Number of entries of each kind."""
-        return {
-            "places": len(self.places),
-            "legs": len(self.legs),
-            "channels": len(self.channels),
-            "profiles": len(self.profiles),
-            "policies": len(self.policies),
-            "actors": len(self.actors),
-            "events": len(self.events),
-            "cases": len(self.cases),
-            "sources": len(self.sources),
-        }
+        return {kind: len(getattr(self, kind)) for kind in SHOW_ORDER}
 
     def origin(self, kind: str, ident: str) -> Definition:
         """Where an entry was defined (file and line), e.g. ``origin("legs", "tumen-wade")``."""
@@ -213,17 +191,7 @@ class Atlas:
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         """One JSON-ready object with a list per kind."""
         out: dict[str, list[dict[str, Any]]] = {}
-        for kind in (
-            "places",
-            "legs",
-            "channels",
-            "profiles",
-            "policies",
-            "actors",
-            "events",
-            "cases",
-            "sources",
-        ):
+        for kind in SHOW_ORDER:
             entries: Mapping[str, Frozen] = getattr(self, kind)
             out[kind] = [
                 e.model_dump(mode="json", by_alias=True, exclude_none=True)

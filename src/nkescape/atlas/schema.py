@@ -26,6 +26,7 @@ from nkescape.atlas.estimate import (
 __all__ = [
     "KINDS",
     "MODES",
+    "SHOW_ORDER",
     "SINGULAR",
     "Actor",
     "Case",
@@ -405,6 +406,19 @@ KINDS: dict[str, type[Frozen]] = {
     "events": Event,
     "cases": Case,
 }
+
+# The order in which the kinds are shown (tables, counts, JSON): the network first, sources last.
+SHOW_ORDER: tuple[str, ...] = (
+    "places",
+    "legs",
+    "channels",
+    "profiles",
+    "policies",
+    "actors",
+    "events",
+    "cases",
+    "sources",
+)
 
 # How each kind names one entry in messages.
 SINGULAR: dict[str, str] = {

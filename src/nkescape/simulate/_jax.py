@@ -34,17 +34,6 @@ def devices(kind: str) -> list[Any]:
         return []
 
 
-def _next_open(is_open: np.ndarray) -> np.ndarray:
-    out = np.full(is_open.shape, -1, dtype=np.int32)
-    for k in range(is_open.shape[0]):
-        for m in range(12):
-            for step in range(12):
-                if is_open[k, (m + step) % 12]:
-                    out[k, m] = step
-                    break
-    return out
-
-
 def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any]:
     """The model as device arrays (float32 by default, the GPU's fast type)."""
     f = partial(jnp.asarray, dtype=dtype)
@@ -56,7 +45,7 @@ def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any
         "dur_factor": f(model.dur_factor),
         "cost_factor": f(model.cost_factor),
         "odds_factor": f(model.odds_factor),
-        "next_open": jnp.asarray(_next_open(model.is_open)),
+        "next_open": jnp.asarray(model.next_open.astype(np.int32)),
         "p_back": f(model.p_back),
         "p_embassy": f(model.p_embassy),
         "p_killed": f(model.p_killed),
@@ -67,11 +56,7 @@ def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any
         "to_safe": jnp.asarray(model.to_safe),
         "not_before": f(model.not_before),
         "day_edges": f(DAY_EDGES),
-        "month_of_day": jnp.asarray(
-            np.repeat(
-                np.arange(len(model.month_starts) - 1), np.diff(model.month_starts).astype(int)
-            )
-        ),
+        "month_of_day": jnp.asarray(model.month_of_day.astype(np.int32)),
         "cost_edges": f(COST_EDGES),
     }
 

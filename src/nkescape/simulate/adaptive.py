@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
+from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.build import build_network
 from nkescape.routing.query import Query
 from nkescape.routing.search import WAIT, pareto_search
@@ -151,7 +152,7 @@ def run_adaptive_chunk(
         a = np.flatnonzero(status == ACTIVE)
         if a.size == 0:
             break
-        idx = np.minimum(np.searchsorted(ms, t[a], side="right") - 1, last)
+        idx = model.month_index(t[a])
         month = (start0 + idx) % 12
         mv = policy.move[place[a], month]
         stuck = mv == NO_MOVE
@@ -173,8 +174,7 @@ def run_adaptive_chunk(
         d = _draw(model.dur[j], rng) * model.dur_factor[j, m]
         c = _draw(model.cost[j], rng) * model.cost_factor[j, m]
         p = _draw(model.p_int[j], rng)
-        f = model.odds_factor[j, m]
-        p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
+        p = scale_odds(p, model.odds_factor[j, m])
         end = leg_end(
             rng, p, model.betrayal[j], model.p_killed[j], model.p_back[j], model.p_embassy[j]
         )

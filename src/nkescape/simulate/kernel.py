@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from nkescape.atlas.estimate import scale_odds
 from nkescape.simulate.model import JourneyModel
 
 __all__ = ["OUTCOMES", "Chunk", "run_chunk"]
@@ -87,17 +88,6 @@ def leg_end(
     return LegEnd(betrayed, killed, sent_back, embassy, released)
 
 
-def _next_open(is_open: NDArray[np.bool_]) -> NDArray[np.int64]:
-    """For each calendar month row, months to wait until the leg is open (-1: never)."""
-    out = np.full(12, -1, dtype=np.int64)
-    for m in range(12):
-        for k in range(12):
-            if is_open[(m + k) % 12]:
-                out[m] = k
-                break
-    return out
-
-
 def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
     """Simulate ``n`` journeys."""
     t = np.zeros(n)
@@ -110,11 +100,7 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
     last = len(ms) - 1
     # Months start on whole days, so the month of day t is a table lookup on floor(t): cheaper
     # than a binary search per journey and leg.
-    month_of_day = np.repeat(np.arange(last), np.diff(ms).astype(np.int64))
-    horizon = len(month_of_day) - 1
-
-    def month_index(days: NDArray[np.float64]) -> NDArray[np.int64]:
-        return month_of_day[np.minimum(days, horizon).astype(np.int64)]
+    month_index = model.month_index
 
     for k in range(model.n_legs):
         a = np.flatnonzero(status == ACTIVE)
@@ -122,7 +108,7 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
             break
         ta = np.maximum(t[a], model.not_before[k])
         idx = month_index(ta)
-        off = _next_open(model.is_open[k])[(start0 + idx) % 12]
+        off = model.next_open[k][(start0 + idx) % 12]
         never = off < 0
         later = off > 0
         ta[later] = ms[np.minimum(idx[later] + off[later], last)]
@@ -139,8 +125,7 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
         d = _draw(model.dur[k], rng, a.size) * model.dur_factor[k, month]
         c = _draw(model.cost[k], rng, a.size) * model.cost_factor[k, month]
         p = _draw(model.p_int[k], rng, a.size)
-        f = model.odds_factor[k, month]
-        p = np.where(p >= 1, 1.0, p * f / (1 - p + p * f))
+        p = scale_odds(p, model.odds_factor[k, month])
         end = leg_end(
             rng, p, model.betrayal[k], model.p_killed[k], model.p_back[k], model.p_embassy[k]
         )

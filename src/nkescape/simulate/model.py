@@ -64,10 +64,29 @@ class JourneyModel:
     to_safe: NDArray[np.bool_]  # (k,)
     start_safe: bool
     not_before: NDArray[np.float64]  # (k,): day before which leg k is not started (planned waits)
+    next_open: NDArray[
+        np.int64
+    ]  # (k, 12): months to wait from each month until leg k opens, -1 never
+    month_of_day: NDArray[np.int64]  # month index since departure of each whole day
+
+    def month_index(self, days: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Months since the departure month at each day (months start on whole days)."""
+        horizon = len(self.month_of_day) - 1
+        out: NDArray[np.int64] = self.month_of_day[np.minimum(days, horizon).astype(np.int64)]
+        return out
 
     @property
     def n_legs(self) -> int:
         return len(self.legs)
+
+
+def _next_open(is_open: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """For each leg and calendar month, months to wait until the leg is open (-1: never)."""
+    out = np.full(is_open.shape, -1, dtype=np.int64)
+    for step in range(11, -1, -1):  # the smallest wait wins, so it is written last
+        opens = np.roll(is_open, -step, axis=1)
+        out[opens] = step
+    return out
 
 
 def _ratio(new: NDArray[np.float64], base: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -156,4 +175,9 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
         to_safe=np.array([bool(net.safe[c.place_index[leg.to]]) for leg in legs]),
         start_safe=bool(net.safe[origin]),
         not_before=not_before,
+        next_open=_next_open(net.open[:, js].T),
+        month_of_day=np.repeat(
+            np.arange(len(net.calendar.month_starts) - 1),
+            np.diff(net.calendar.month_starts).astype(np.int64),
+        ),
     )
