@@ -11,6 +11,7 @@ import sys
 import typer
 
 from nkescape.cli import atlas as atlas_cli
+from nkescape.cli import flows as flows_cli
 from nkescape.cli.plan import options_command, plan_command
 from nkescape.cli.simulate import simulate_command
 
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(atlas_cli.app, name="atlas")
+app.add_typer(flows_cli.app, name="flows")
 app.command("plan")(plan_command)
 app.command("options")(options_command)
 app.command("simulate")(simulate_command)

@@ -1,6 +1,6 @@
 """The planner: Pareto-optimal itineraries out for a person or group, month and budget."""
 
-from nkescape.routing.build import build_network, p_sent_back
+from nkescape.routing.build import build_network, events_in_force, p_sent_back
 from nkescape.routing.network import Calendar, Network
 from nkescape.routing.plan import Itinerary, Plan, Step, plan
 from nkescape.routing.query import FUNDING, Funding, Group, PlanError
@@ -21,6 +21,7 @@ __all__ = [
     "Step",
     "brute_force_pareto",
     "build_network",
+    "events_in_force",
     "lower_bounds",
     "p_sent_back",
     "pareto_search",

@@ -9,6 +9,7 @@ the leg starts.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.network import Calendar, Network
 from nkescape.routing.query import PlanError, Query
 
-__all__ = ["Built", "build_network", "p_sent_back"]
+__all__ = ["Built", "build_network", "events_in_force", "p_sent_back"]
 
 # Operators whose prices a funding actor's price factor applies to; travellers pay their own way
 # on legs they run themselves, and state transfers cost them nothing.
@@ -95,6 +96,31 @@ def _targets(
     return bool(channels & atlas.entry_channels(leg.id))
 
 
+def events_in_force(
+    atlas: Atlas, day: dt.date, *, history: bool = False
+) -> tuple[tuple[Event, int], ...]:
+    """The events whose effects apply on ``day``, each with the power its factors take (1 or -1).
+
+    For planning (``history`` false) that is every event in force that the legs' figures do not
+    already include. For history (the flow model) the legs' figures describe the world after the
+    lasting ``in_baseline`` events, so before such an event's date its factors are undone (power
+    -1); a baseline event with an end date was temporary, so it applies only while it lasts.
+    Undoing cannot reopen a leg an event closed: the leg's own years already say when it ran.
+    """
+    out: list[tuple[Event, int]] = []
+    for event in atlas.events.values():
+        if not event.in_baseline:
+            if event.active(day):
+                out.append((event, 1))
+        elif history:
+            if event.until is not None:
+                if event.active(day):
+                    out.append((event, 1))
+            elif day < event.date:
+                out.append((event, -1))
+    return tuple(out)
+
+
 def build_network(atlas: Atlas, query: Query) -> Built:
     """The routing Network for ``query`` on ``atlas``."""
     c = atlas.compiled
@@ -110,9 +136,10 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     p_int = c.p_intercept.copy()
     is_open = np.stack([c.usable(year, m) for m in range(1, 13)])
 
-    events = tuple(e for e in atlas.events.values() if e.active(query.date) and not e.in_baseline)
+    in_force = events_in_force(atlas, query.date, history=query.history)
+    events = tuple(event for event, _ in in_force)
     leg_events: dict[int, list[str]] = {}
-    for event in events:
+    for event, power in in_force:
         for effect in event.effects:
             hit = np.array(
                 [
@@ -131,13 +158,13 @@ def build_network(atlas: Atlas, query: Query) -> Built:
                 continue
             for hit_leg in np.flatnonzero(hit).tolist():
                 leg_events.setdefault(hit_leg, []).append(f"{event.name}: {effect.note}")
-            if effect.closes:
+            if effect.closes and power > 0:
                 is_open[:, hit] = False
             for factor, table in ((effect.duration_factor, days), (effect.cost_factor, cost)):
                 if factor is not None:
-                    table[:, hit] *= factor.mean
+                    table[:, hit] *= factor.mean**power
             if effect.p_intercept_factor is not None:
-                p_int[:, hit] = scale_odds(p_int[:, hit], effect.p_intercept_factor.mean)
+                p_int[:, hit] = scale_odds(p_int[:, hit], effect.p_intercept_factor.mean**power)
 
     for j, leg in enumerate(legs):
         for g in leg.group:

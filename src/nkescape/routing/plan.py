@@ -421,6 +421,7 @@ def plan(
     channel: str | None = None,
     epsilon: float = 0.0,
     today: dt.date | None = None,
+    history: bool = False,
 ) -> Plan:
     """Plan the ways from ``origin`` to ``destination`` for a group, departure and budget.
 
@@ -452,6 +453,9 @@ def plan(
         Keep only itineraries that enter this channel (use one of its entry legs).
     epsilon
         Accept an epsilon-Pareto set (see ``pareto_search``); 0 is exact.
+    history
+        Apply every event as it happened on ``date``, undoing those the legs' figures include
+        for dates before them (for the past, as the flow model needs); see ``events_in_force``.
 
     Raises
     ------
@@ -491,6 +495,7 @@ def plan(
         avoid=frozenset(avoid),
         max_days=max_days,
         require_channel=channel,
+        history=history,
     )
     query.check(atlas)
     built, labels = _search(atlas, query, epsilon)

@@ -107,6 +107,8 @@ class Query:
     avoid: frozenset[str] = field(default_factory=frozenset)
     max_days: float | None = None
     require_channel: str | None = None
+    # True: every event, as history happened (the flow model); see ``events_in_force``.
+    history: bool = False
 
     def check(self, atlas: Atlas) -> None:
         """Raise PlanError naming the first bad field, with suggestions."""

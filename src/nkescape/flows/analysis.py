@@ -1,0 +1,269 @@
+"""Fit, backtest and scenarios as users ask for them: tables with intervals, and their scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from nkescape.atlas import Atlas
+from nkescape.flows.calibrate import Posterior, calibrate, noisy_totals, predictive, run_tasks
+from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
+from nkescape.flows.observed import Observed, load_arrivals
+from nkescape.flows.parameters import FlowConfig, load_config
+
+__all__ = [
+    "FitReport",
+    "ScenarioReport",
+    "YearRow",
+    "fit_flows",
+    "prepare",
+    "report_fit",
+    "run_scenario",
+]
+
+# The issue's scoring windows: totals over 2002-2019, women's share from 2006 (the years the
+# ministry's split is stable and above 70%), and the years the COVID collapse must come from
+# events, never fitted.
+SCORE_YEARS = (2002, 2019)
+SHARE_FROM = 2006
+NEVER_FIT = (2020, 2022)
+LEVEL = 0.9
+
+
+@dataclass(frozen=True)
+class YearRow:
+    year: int
+    observed: int | None
+    median: float
+    low: float
+    high: float
+    women_observed: float | None
+    women_model: float
+    fitted: bool
+
+    @property
+    def inside(self) -> bool | None:
+        if self.observed is None:
+            return None
+        return self.low <= self.observed <= self.high
+
+
+@dataclass(frozen=True)
+class FitReport:
+    rows: tuple[YearRow, ...]
+    posterior: Posterior
+    mape: float
+    coverage: float
+    share_gap: float  # largest |observed - model| women's share, in points, from SHARE_FROM
+    share_year: int
+    score_years: tuple[int, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "mape_percent": round(self.mape, 2),
+            "share_inside_90": round(self.coverage, 3),
+            "largest_women_share_gap_points": round(self.share_gap, 2),
+            "score_years": list(self.score_years),
+            "fit_years": list(self.posterior.fit_years),
+            "parameters": {
+                name: dict(
+                    zip(("low", "median", "high"), self.posterior.interval(name), strict=True)
+                )
+                for name in self.posterior.names
+            },
+            "years": [
+                {
+                    "year": r.year,
+                    "observed": r.observed,
+                    "median": round(r.median, 1),
+                    "low": round(r.low, 1),
+                    "high": round(r.high, 1),
+                    "women_observed": r.women_observed,
+                    "women_model": round(r.women_model, 4),
+                    "fitted": r.fitted,
+                }
+                for r in self.rows
+            ],
+            "meta": self.posterior.meta,
+        }
+
+
+def prepare(
+    atlas: Atlas, end_year: int, *, seed: int = 0, transit_runs: int = 4000
+) -> tuple[FlowConfig, FlowInputs, Observed]:
+    """Config, model inputs up to December ``end_year`` and the observed series."""
+    config = load_config(atlas)
+    inputs = flow_inputs(atlas, config, end_year, seed=seed, transit_runs=transit_runs)
+    return config, inputs, load_arrivals()
+
+
+def fit_years(observed: Observed, train_until: int, start: int) -> tuple[int, ...]:
+    """Years the calibration sees: observed, up to ``train_until``, never the COVID years."""
+    return tuple(
+        y
+        for y in observed.years
+        if start <= y <= train_until and not NEVER_FIT[0] <= y <= NEVER_FIT[1]
+    )
+
+
+def fit_flows(
+    inputs: FlowInputs,
+    observed: Observed,
+    *,
+    train_until: int = 2019,
+    seed: int = 0,
+    chains: int = 2,
+    walkers: int = 32,
+    steps: int = 400,
+    generations: int = 150,
+    scheduler: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Posterior:
+    """Calibrate on the observed years from the first single-year count to ``train_until``."""
+    first = min(y for y in observed.years)
+    years = fit_years(observed, train_until, max(first, inputs.start_year + 1))
+    if len(years) < 5:
+        raise ValueError(f"too few years to fit up to {train_until} (got {len(years)})")
+    return calibrate(
+        inputs,
+        observed,
+        years,
+        seed=seed,
+        chains=chains,
+        walkers=walkers,
+        steps=steps,
+        generations=generations,
+        scheduler=scheduler,
+        progress=progress,
+    )
+
+
+def report_fit(
+    inputs: FlowInputs,
+    observed: Observed,
+    posterior: Posterior,
+    *,
+    score_years: tuple[int, int] = SCORE_YEARS,
+    draws: int = 400,
+    seed: int = 0,
+) -> FitReport:
+    """Per-year medians and 90% predictive intervals, and the issue's three scores."""
+    run, x = predictive(inputs, posterior, draws=draws, seed=seed)
+    years, arrivals = run.yearly("arrivals")
+    total = arrivals.sum(axis=1)  # (K, Y)
+    women = arrivals[:, 0, :] / np.maximum(total, 1e-9)
+    cv = x[:, inputs.config.index("dispersion")]
+    noisy = noisy_totals(total, cv, np.random.default_rng(seed))
+    lo, hi = np.quantile(noisy, [(1 - LEVEL) / 2, (1 + LEVEL) / 2], axis=0)
+    med = np.median(total, axis=0)
+    wmed = np.median(women, axis=0)
+    rows = []
+    for j, y in enumerate(years.tolist()):
+        obs, fem = observed.get(y) if y in observed.years else (None, None)
+        rows.append(
+            YearRow(
+                year=y,
+                observed=obs,
+                median=float(med[j]),
+                low=float(lo[j]),
+                high=float(hi[j]),
+                women_observed=(fem / obs) if (fem is not None and obs) else None,
+                women_model=float(wmed[j]),
+                fitted=y in posterior.fit_years,
+            )
+        )
+    scored = [r for r in rows if score_years[0] <= r.year <= score_years[1] and r.observed]
+    mape = float(np.mean([abs(r.median - r.observed) / r.observed for r in scored]) * 100)  # type: ignore[operator]
+    coverage = float(np.mean([bool(r.inside) for r in scored]))
+    gaps = [
+        (abs(r.women_model - r.women_observed) * 100, r.year)
+        for r in rows
+        if r.women_observed is not None and SHARE_FROM <= r.year <= score_years[1]
+    ]
+    gap, gap_year = max(gaps) if gaps else (float("nan"), 0)
+    return FitReport(tuple(rows), posterior, mape, coverage, gap, gap_year, score_years)
+
+
+@dataclass(frozen=True)
+class ScenarioReport:
+    """Yearly medians and 90% intervals of a scenario and of the baseline."""
+
+    values: dict[str, float]
+    start: dt.date
+    years: tuple[int, ...]
+    table: dict[str, dict[str, NDArray[np.float64]]]  # what -> {"baseline"|"scenario"} -> (3, Y)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scenario": self.values,
+            "from": self.start.isoformat()[:7],
+            "years": list(self.years),
+            "interval": LEVEL,
+            **{
+                what: {
+                    arm: {
+                        k: np.round(v[i], 1).tolist()
+                        for i, k in enumerate(("low", "median", "high"))
+                    }
+                    for arm, v in arms.items()
+                }
+                for what, arms in self.table.items()
+            },
+        }
+
+
+def _scenario_chunk(inputs: FlowInputs, x: NDArray[np.float64]) -> FlowRun:
+    return run_flows(inputs, x)
+
+
+def run_scenario(
+    inputs: FlowInputs,
+    posterior: Posterior,
+    values: dict[str, float],
+    start: dt.date,
+    years: int,
+    *,
+    draws: int = 400,
+    seed: int = 0,
+    scheduler: str | None = "sync",
+) -> ScenarioReport:
+    """Project ``years`` from ``start`` under ``values`` and under the baseline (same draws).
+
+    The posterior ensemble is split into chunks run as Dask tasks (``scheduler``: None for a
+    local cluster, ``tcp://...`` for a running one, ``"sync"`` here).
+    """
+    first = start.year * 12 + start.month - 1
+    index = int(np.searchsorted(inputs.months, first))
+    if first < inputs.months[0] or index + years * 12 > len(inputs.months):
+        lo, hi = inputs.months[0], inputs.months[-1]
+        raise ValueError(
+            f"date {start.isoformat()[:7]} + {years} years is outside the model's range "
+            f"({lo // 12}-{lo % 12 + 1:02d} to {hi // 12}-{hi % 12 + 1:02d})"
+        )
+    changed = inputs.with_scenario(values, index)
+    rng = np.random.default_rng(seed)
+    n = len(posterior.samples)
+    x = posterior.samples[rng.choice(n, size=min(draws, n), replace=False)]
+    chunks = np.array_split(x, 2)
+    tasks = [(inp, c) for inp in (inputs, changed) for c in chunks if len(c)]
+    runs = run_tasks(_scenario_chunk, tasks, scheduler=scheduler)
+    half = len(runs) // 2
+    arms = {"baseline": runs[:half], "scenario": runs[half:]}
+    wanted = list(range(start.year, start.year + years))
+    table: dict[str, dict[str, NDArray[np.float64]]] = {}
+    for what in ("arrivals", "repatriated", "hiding"):
+        table[what] = {}
+        for arm, parts in arms.items():
+            stacked = []
+            for r in parts:
+                ys, v = r.yearly(what)
+                v = v.sum(axis=1) if v.ndim == 3 else v
+                stacked.append(v[:, [int(np.flatnonzero(ys == y)[0]) for y in wanted]])
+            allv = np.concatenate(stacked)
+            table[what][arm] = np.quantile(allv, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2], axis=0)
+    return ScenarioReport(dict(values), start, tuple(wanted), table)

@@ -1,0 +1,327 @@
+"""The flow model's sourced settings and priors, read from ``data/parameters.yaml``.
+
+Priors are sampled in a transformed space (logarithms for scale parameters) so that the sampler
+walks on an unbounded, roughly symmetric scale; ``Prior`` converts both ways.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nkescape.atlas import Atlas, AtlasError, Estimate, Problem
+from nkescape.atlas._yaml import read_yaml
+
+__all__ = ["PARAMETERS_FILE", "FlowConfig", "Prior", "load_config"]
+
+PARAMETERS_FILE = Path(__file__).parent / "data" / "parameters.yaml"
+_Z90 = 1.2815515655446004  # standard normal 90% quantile
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Setting(_Strict):
+    value: Any
+    source: tuple[str, ...] = Field(min_length=1)
+    note: str
+
+
+class _PriorSpec(_Strict):
+    shape: Literal["uniform", "loguniform", "lognormal"]
+    low: float | None = None
+    high: float | None = None
+    median: float | None = None
+    p90: float | None = None
+    from_event: str | None = None
+    effect: str | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> _PriorSpec:
+        if self.from_event is not None:
+            if self.effect is None:
+                raise ValueError("from_event needs effect (e.g. outflow_factor)")
+            return self
+        if self.shape == "lognormal":
+            if self.median is None or self.p90 is None or not 0 < self.median < self.p90:
+                raise ValueError("lognormal needs 0 < median < p90")
+        elif self.low is None or self.high is None or not self.low < self.high:
+            raise ValueError(f"{self.shape} needs low < high")
+        if self.shape == "loguniform" and (self.low or 0) <= 0:
+            raise ValueError("loguniform needs low > 0")
+        return self
+
+
+class _ParamSpec(_Strict):
+    id: str
+    name: str
+    unit: str
+    prior: _PriorSpec
+    source: tuple[str, ...] = Field(min_length=1)
+    note: str
+
+
+class _File(_Strict):
+    settings: dict[str, _Setting]
+    parameters: tuple[_ParamSpec, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """One calibrated parameter: its prior, sampled as ``z`` (log x for scale parameters)."""
+
+    id: str
+    name: str
+    unit: str
+    shape: str
+    a: float  # uniform/loguniform: low bound in z; lognormal: mu of log x
+    b: float  # uniform/loguniform: high bound in z; lognormal: sigma of log x
+    source: tuple[str, ...]
+    note: str
+    event: str | None = None  # the atlas event whose factor this parameter is
+
+    @property
+    def log_scale(self) -> bool:
+        return self.shape != "uniform"
+
+    def to_x(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.exp(z) if self.log_scale else z
+
+    def to_z(self, x: NDArray[np.float64] | float) -> NDArray[np.float64]:
+        arr = np.asarray(x, dtype=np.float64)
+        return np.log(arr) if self.log_scale else arr
+
+    def log_density(self, z: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Log prior density of ``z`` (up to a constant); -inf outside the support."""
+        if self.shape == "lognormal":
+            return -0.5 * ((z - self.a) / self.b) ** 2
+        inside = (z >= self.a) & (z <= self.b)
+        return np.where(inside, 0.0, -np.inf)
+
+    def sample(self, rng: np.random.Generator, n: int) -> NDArray[np.float64]:
+        if self.shape == "lognormal":
+            return rng.normal(self.a, self.b, n)
+        return rng.uniform(self.a, self.b, n)
+
+    def describe(self) -> str:
+        if self.shape == "lognormal":
+            p90 = math.exp(self.a + _Z90 * self.b)
+            return f"lognormal, median {math.exp(self.a):.3g}, p90 {p90:.3g}"
+        lo, hi = (math.exp(self.a), math.exp(self.b)) if self.log_scale else (self.a, self.b)
+        return f"{self.shape} {lo:.3g} to {hi:.3g}"
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Settings and priors of the flow model, checked against the atlas."""
+
+    start_year: int
+    arrivals_before_start: float
+    hide_at: str
+    onward_channel: str
+    ngo_share: float
+    direct_women_share: float
+    priors: tuple[Prior, ...]
+    file: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.id for p in self.priors)
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+
+_SETTINGS = {
+    "start_year": int,
+    "arrivals_before_start": float,
+    "hide_at": str,
+    "onward_channel": str,
+    "ngo_share": float,
+    "direct_women_share": float,
+}
+_PARAMETERS = (
+    "exit_rate",
+    "famine_push",
+    "event_severity",
+    "women_share_2008",
+    "women_share_trend",
+    "hiding_catch_scale",
+    "men_catch_ratio",
+    "onward_rate",
+    "pull",
+    "price_elasticity",
+    "risk_response",
+    "direct_per_year",
+    "dispersion",
+)
+
+
+def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
+    """Read and check the parameters file; raise AtlasError naming file, line and field."""
+    path = path or PARAMETERS_FILE
+    name = path.name if path == PARAMETERS_FILE else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AtlasError([Problem(name, None, "file", f"cannot read it ({exc.strerror})")]) from exc
+    data, lines, problems = read_yaml(text, name)
+    if problems:
+        raise AtlasError(problems)
+
+    def at(*where: Any) -> int | None:
+        for end in range(len(where), -1, -1):
+            if (line := lines.get(tuple(where[:end]))) is not None:
+                return line
+        return None
+
+    try:
+        spec = _File.model_validate(data)
+    except ValidationError as exc:
+        raise AtlasError(
+            [
+                Problem(name, at(*e["loc"]), ".".join(map(str, e["loc"])) or "file", e["msg"])
+                for e in exc.errors()
+            ]
+        ) from exc
+
+    found: list[Problem] = []
+    settings: dict[str, Any] = {}
+    for key, kind in _SETTINGS.items():
+        if key not in spec.settings:
+            found.append(Problem(name, at("settings"), f"settings.{key}", "missing (add it)"))
+            continue
+        try:
+            settings[key] = kind(spec.settings[key].value)
+        except (TypeError, ValueError):
+            found.append(
+                Problem(
+                    name,
+                    at("settings", key, "value"),
+                    f"settings.{key}.value",
+                    f"must be a {kind.__name__}",
+                )
+            )
+    for key in spec.settings:
+        if key not in _SETTINGS:
+            found.append(
+                Problem(
+                    name,
+                    at("settings", key),
+                    f"settings.{key}",
+                    f"unknown setting (known: {', '.join(_SETTINGS)})",
+                )
+            )
+    ids = [p.id for p in spec.parameters]
+    if sorted(ids) != sorted(_PARAMETERS):
+        missing = sorted(set(_PARAMETERS) - set(ids))
+        extra = sorted(set(ids) - set(_PARAMETERS))
+        found.append(
+            Problem(
+                name,
+                at("parameters"),
+                "parameters",
+                f"the model needs exactly {', '.join(_PARAMETERS)} "
+                f"(missing: {', '.join(missing) or 'none'}; unknown: "
+                f"{', '.join(extra) or 'none'}; duplicated ones count once)",
+            )
+        )
+    for i, p in enumerate(spec.parameters):
+        for ref in p.source:
+            if ref not in atlas.sources:
+                found.append(
+                    Problem(
+                        name,
+                        at("parameters", i, "source"),
+                        f"parameters[{p.id}].source",
+                        f"unknown source {ref!r} (add it to the atlas's sources)",
+                    )
+                )
+    for key, s in spec.settings.items():
+        for ref in s.source:
+            if ref not in atlas.sources:
+                found.append(
+                    Problem(
+                        name,
+                        at("settings", key, "source"),
+                        f"settings.{key}.source",
+                        f"unknown source {ref!r} (add it to the atlas's sources)",
+                    )
+                )
+    if settings.get("hide_at") is not None and settings["hide_at"] not in atlas.places:
+        found.append(
+            Problem(
+                name,
+                at("settings", "hide_at"),
+                "settings.hide_at.value",
+                f"unknown place {settings['hide_at']!r}",
+            )
+        )
+    if (
+        settings.get("onward_channel") is not None
+        and settings["onward_channel"] not in atlas.channels
+    ):
+        found.append(
+            Problem(
+                name,
+                at("settings", "onward_channel"),
+                "settings.onward_channel.value",
+                f"unknown channel {settings['onward_channel']!r}",
+            )
+        )
+    priors: list[Prior] = []
+    for i, p in enumerate(spec.parameters):
+        try:
+            priors.append(_prior(atlas, p))
+        except ValueError as exc:
+            found.append(
+                Problem(name, at("parameters", i, "prior"), f"parameters[{p.id}].prior", str(exc))
+            )
+    if found:
+        raise AtlasError(found)
+    order = {k: j for j, k in enumerate(_PARAMETERS)}
+    priors.sort(key=lambda pr: order[pr.id])
+    return FlowConfig(priors=tuple(priors), file=name, **settings)
+
+
+def _prior(atlas: Atlas, p: _ParamSpec) -> Prior:
+    s = p.prior
+    low, high = s.low, s.high
+    if s.from_event is not None:
+        event = atlas.events.get(s.from_event)
+        if event is None:
+            raise ValueError(f"unknown event {s.from_event!r}")
+        factors: list[Estimate] = [
+            f for e in event.effects if (f := getattr(e, s.effect or "", None)) is not None
+        ]
+        if not factors:
+            raise ValueError(f"event {s.from_event!r} has no {s.effect} (give low and high)")
+        low, high = factors[0].bounds
+        if not low < high:
+            raise ValueError(f"event {s.from_event!r}'s {s.effect} is not a range")
+    common: dict[str, Any] = {
+        "id": p.id,
+        "name": p.name,
+        "unit": p.unit,
+        "shape": s.shape,
+        "source": p.source,
+        "note": p.note,
+        "event": s.from_event,
+    }
+    if s.shape == "lognormal":
+        assert s.median is not None and s.p90 is not None
+        mu = math.log(s.median)
+        return Prior(a=mu, b=(math.log(s.p90) - mu) / _Z90, **common)
+    assert low is not None and high is not None
+    if s.shape == "loguniform":
+        if low <= 0:
+            raise ValueError("loguniform needs low > 0")
+        return Prior(a=math.log(low), b=math.log(high), **common)
+    return Prior(a=low, b=high, **common)

@@ -1,0 +1,176 @@
+"""Plots (PNG) and a Markdown report of the flow model: fit, women's share, scenarios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib as mpl
+
+mpl.use("Agg")  # headless: no display, no network, files only
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from nkescape.flows.analysis import FitReport, ScenarioReport
+
+__all__ = ["plot_fit", "plot_scenario", "plot_women", "write_fit_report", "write_scenario_report"]
+
+
+def plot_fit(report: FitReport, path: Path, title: str = "Arrivals in South Korea") -> Path:
+    """Observed yearly arrivals against the model's median and 90% predictive band."""
+    rows = [r for r in report.rows if r.year >= 1996]
+    years = [r.year for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.fill_between(
+        years,
+        [r.low for r in rows],
+        [r.high for r in rows],
+        color="#a5d8ff",
+        label="model, 90% interval",
+    )
+    ax.plot(years, [r.median for r in rows], color="#1971c2", label="model, median")
+    fitted = [(r.year, r.observed) for r in rows if r.observed is not None and r.fitted]
+    held = [(r.year, r.observed) for r in rows if r.observed is not None and not r.fitted]
+    if fitted:
+        ax.plot(*zip(*fitted, strict=True), "o", color="#212529", ms=4, label="observed (fitted)")
+    if held:
+        ax.plot(
+            *zip(*held, strict=True),
+            "o",
+            mfc="white",
+            color="#c92a2a",
+            ms=5,
+            label="observed (not fitted)",
+        )
+    ax.set_title(
+        f"{title}: MAPE {report.score_years[0]}-{report.score_years[1]} {report.mape:.1f}%"
+    )
+    ax.set_ylabel("people per year")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_women(report: FitReport, path: Path) -> Path:
+    """Women's share of arrivals by year: observed and model median."""
+    rows = [r for r in report.rows if r.year >= 1999]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(
+        [r.year for r in rows],
+        [100 * r.women_model for r in rows],
+        color="#9c36b5",
+        label="model, median",
+    )
+    obs = [(r.year, 100 * r.women_observed) for r in rows if r.women_observed is not None]
+    ax.plot(*zip(*obs, strict=True), "o", color="#212529", ms=4, label="observed")
+    ax.set_ylabel("women, % of arrivals")
+    ax.set_ylim(0, 100)
+    ax.set_title("Women's share of arrivals in South Korea")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_scenario(report: ScenarioReport, path: Path) -> Path:
+    """Baseline against scenario, 90% bands, for arrivals, repatriations and people hiding."""
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    years = np.array(report.years)
+    labels = {
+        "arrivals": "arrivals in South Korea",
+        "repatriated": "sent back",
+        "hiding": "hiding in China (December)",
+    }
+    for ax, (what, arms) in zip(axes, report.table.items(), strict=True):
+        for arm, colour in (("baseline", "#868e96"), ("scenario", "#e8590c")):
+            lo, mid, hi = arms[arm]
+            ax.fill_between(years, lo, hi, color=colour, alpha=0.25)
+            ax.plot(years, mid, color=colour, label=arm)
+        ax.set_title(labels[what], fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(frameon=False, fontsize=8)
+    what = ", ".join(f"{k}={v:g}" for k, v in report.values.items())
+    fig.suptitle(f"Scenario {what} from {report.start.isoformat()[:7]} (90% intervals)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) -> list[Path]:
+    """``fit.png``, ``women.png`` and ``report.md`` tying them together."""
+    out.mkdir(parents=True, exist_ok=True)
+    fit = plot_fit(report, out / "fit.png")
+    women = plot_women(report, out / "women.png")
+    post = report.posterior
+    lines = [
+        "# Flow model: " + ("backtest" if backtest else "fit to the arrival counts"),
+        "",
+        f"Fitted on {post.fit_years[0]}-{post.fit_years[-1]} "
+        f"({len(post.fit_years)} years; 2020-2022 are never fitted). "
+        f"{len(post.samples)} posterior draws; meta {post.meta}.",
+        "",
+        f"- MAPE {report.score_years[0]}-{report.score_years[1]}: {report.mape:.1f}%",
+        f"- Years inside the 90% interval: {100 * report.coverage:.0f}%",
+        f"- Largest gap in women's share from 2006: {report.share_gap:.1f} points "
+        f"({report.share_year})",
+        "",
+        "![fit](fit.png)",
+        "",
+        "![women](women.png)",
+        "",
+        "## Parameters (posterior median and 90% interval)",
+        "",
+        "| parameter | median | 90% interval |",
+        "| --- | --- | --- |",
+    ]
+    for name in post.names:
+        lo, mid, hi = post.interval(name)
+        lines.append(f"| {name} | {mid:.4g} | {lo:.4g} - {hi:.4g} |")
+    lines += [
+        "",
+        "## Years",
+        "",
+        "| year | observed | model | 90% | women obs | women model |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in report.rows:
+        obs = "" if r.observed is None else str(r.observed)
+        wo = "" if r.women_observed is None else f"{100 * r.women_observed:.0f}%"
+        mark = "" if r.fitted else " (not fitted)"
+        lines.append(
+            f"| {r.year}{mark} | {obs} | {r.median:.0f} | {r.low:.0f}-{r.high:.0f} | {wo} | "
+            f"{100 * r.women_model:.0f}% |"
+        )
+    md = out / "report.md"
+    md.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [fit, women, md]
+
+
+def write_scenario_report(report: ScenarioReport, out: Path) -> list[Path]:
+    """``scenario.png`` and ``scenario.md``."""
+    out.mkdir(parents=True, exist_ok=True)
+    png = plot_scenario(report, out / "scenario.png")
+    what = ", ".join(f"{k}={v:g}" for k, v in report.values.items())
+    lines = [
+        f"# Scenario {what} from {report.start.isoformat()[:7]}",
+        "",
+        "![scenario](scenario.png)",
+        "",
+    ]
+    for key, arms in report.table.items():
+        lines += [f"## {key}", "", "| year | baseline | scenario |", "| --- | --- | --- |"]
+        for j, y in enumerate(report.years):
+            b, s = arms["baseline"][:, j], arms["scenario"][:, j]
+            lines.append(
+                f"| {y} | {b[1]:.0f} ({b[0]:.0f}-{b[2]:.0f}) | {s[1]:.0f} ({s[0]:.0f}-{s[2]:.0f}) |"
+            )
+        lines.append("")
+    md = out / "scenario.md"
+    md.write_text("\n".join(lines), encoding="utf-8")
+    return [png, md]

@@ -1,0 +1,247 @@
+"""The flow model: inputs from the atlas, the monthly model, calibration, scenarios and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nkescape.atlas import AtlasError, bundled_atlas
+from nkescape.cli import app
+from nkescape.flows.analysis import fit_flows, fit_years, report_fit, run_scenario
+from nkescape.flows.calibrate import (
+    Posterior,
+    PosteriorError,
+    load_posterior,
+    log_likelihood,
+)
+from nkescape.flows.model import FlowInputs, flow_inputs, run_flows
+from nkescape.flows.observed import Observed, load_arrivals
+from nkescape.flows.parameters import PARAMETERS_FILE, load_config
+from nkescape.routing import events_in_force
+
+ATLAS = bundled_atlas()
+CONFIG = load_config(ATLAS)
+
+
+@pytest.fixture(scope="module")
+def inputs() -> FlowInputs:
+    return flow_inputs(ATLAS, CONFIG, 2026, transit_runs=1000, seed=3)
+
+
+def prior_medians() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.array([np.median(p.to_x(p.sample(rng, 2001))) for p in CONFIG.priors])
+
+
+def test_history_undoes_baseline_events_before_their_date() -> None:
+    before = dict(
+        (e.id, power) for e, power in events_in_force(ATLAS, dt.date(2005, 1, 1), history=True)
+    )
+    after = dict(
+        (e.id, power) for e, power in events_in_force(ATLAS, dt.date(2021, 6, 1), history=True)
+    )
+    plain = dict((e.id, power) for e, power in events_in_force(ATLAS, dt.date(2005, 1, 1)))
+    # The Tumen fence (2010, in the legs' figures) is undone in 2005 and absent in plain planning.
+    assert before["tumen-fence"] == -1 and "tumen-fence" not in plain
+    assert "tumen-fence" not in after
+    assert after["covid-movement-controls"] == 1 and "covid-movement-controls" not in before
+
+
+def test_parameters_file_loads_with_sources_and_event_ranges() -> None:
+    famine = next(p for p in CONFIG.priors if p.id == "famine_push")
+    low, high = ATLAS.events["famine-arduous-march"].effects[0].outflow_factor.bounds  # type: ignore[union-attr]
+    assert famine.event == "famine-arduous-march"
+    assert np.isclose(np.exp(famine.a), low) and np.isclose(np.exp(famine.b), high)
+    assert len(CONFIG.priors) <= 13
+    assert all(p.source for p in CONFIG.priors)
+
+
+def test_broken_parameters_file_names_line_and_field(tmp_path: Path) -> None:
+    text = PARAMETERS_FILE.read_text()
+    text = text.replace(
+        "source: [famine-1994-1998, mou-2002-national-assembly]", "source: [no-such-source]", 1
+    )
+    text = text.replace("id: dispersion", "id: spread", 1)
+    bad = tmp_path / "parameters.yaml"
+    bad.write_text(text)
+    with pytest.raises(AtlasError) as err:
+        load_config(ATLAS, bad)
+    lines = [str(p) for p in err.value.problems]
+    assert any("parameters[famine_push].source" in s and "no-such-source" in s for s in lines)
+    assert any("missing: dispersion" in s for s in lines)
+    assert all(str(bad) + ":" in s for s in lines)
+    line = next(s for s in lines if "no-such-source" in s)
+    assert text.splitlines()[int(line.split(":")[1]) - 1].strip().startswith("source")
+
+
+def test_rows_of_theta_run_independently(inputs: FlowInputs) -> None:
+    x = prior_medians()
+    other = x.copy()
+    other[CONFIG.index("exit_rate")] *= 3
+    both = run_flows(inputs, np.stack([x, other]))
+    alone = run_flows(inputs, other[None, :])
+    np.testing.assert_allclose(both.arrivals[1], alone.arrivals[0], rtol=1e-12)
+    assert both.arrivals[1].sum() > both.arrivals[0].sum()
+
+
+def test_nobody_arrives_who_did_not_leave(inputs: FlowInputs) -> None:
+    x = prior_medians()
+    x[CONFIG.index("direct_per_year")] = 0.0
+    run = run_flows(inputs, x[None, :])
+    assert run.arrivals.sum() <= run.departures.sum()
+    x[CONFIG.index("exit_rate")] = 0.0
+    assert run_flows(inputs, x[None, :]).arrivals.sum() == 0.0
+
+
+def test_covid_collapse_comes_from_events_at_prior_medians(inputs: FlowInputs) -> None:
+    # No parameter has seen 2020-2022: the fall comes from the atlas's dated events alone.
+    years, arrivals = run_flows(inputs, prior_medians()[None, :]).yearly("arrivals")
+    total = arrivals.sum(axis=1)[0]
+    y2019, y2021 = (int(np.flatnonzero(years == y)[0]) for y in (2019, 2021))
+    assert total[y2021] < 0.25 * total[y2019]
+
+
+def test_scenarios_move_what_they_name(inputs: FlowInputs) -> None:
+    x = prior_medians()[None, :]
+    start = int(np.flatnonzero(inputs.months == 2026 * 12)[0])
+    base = run_flows(inputs, x)
+    stop = run_flows(inputs.with_scenario({"nk.outflow": 0.0}, start), x)
+    assert stop.departures[..., start:].sum() == 0.0
+    assert np.array_equal(stop.departures[..., :start], base.departures[..., :start])
+    free = run_flows(inputs.with_scenario({"china.repatriation": 0.0}, start), x)
+    assert free.repatriated[:, start:].sum() < base.repatriated[:, start:].sum()
+    assert free.hiding[..., -1].sum() > base.hiding[..., -1].sum()
+    with pytest.raises(ValueError, match=r"valid: china\.repatriation"):
+        inputs.with_scenario({"china.repatriations": 0.0}, start)
+
+
+def test_likelihood_prefers_the_parameters_that_made_the_data(inputs: FlowInputs) -> None:
+    truth = prior_medians()
+    run = run_flows(inputs, truth[None, :])
+    years, arrivals = run.yearly("arrivals")
+    keep = (years >= 1999) & (years <= 2019)
+    total = np.round(arrivals.sum(axis=1)[0, keep]).astype(int)
+    women = np.round(arrivals[0, 0, keep]).astype(int)
+    fake = Observed(tuple(years[keep].tolist()), tuple(total.tolist()), tuple(women.tolist()))
+    ys = fake.years
+    at_truth = log_likelihood(inputs, fake, truth[None, :], ys)[0]
+    for name, factor in (("exit_rate", 1.5), ("pull", 0.7), ("women_share_2008", 0.8)):
+        moved = truth.copy()
+        moved[CONFIG.index(name)] *= factor
+        assert log_likelihood(inputs, fake, moved[None, :], ys)[0] < at_truth, name
+
+
+def test_small_calibration_on_a_dask_local_cluster(inputs: FlowInputs, tmp_path: Path) -> None:
+    observed = load_arrivals()
+    post = fit_flows(
+        inputs,
+        observed,
+        train_until=2015,
+        seed=2,
+        chains=2,
+        walkers=26,
+        steps=12,
+        generations=4,
+        scheduler=None,
+    )
+    assert post.samples.shape[1] == len(CONFIG.priors)
+    assert post.fit_years[-1] == 2015 and 2016 not in post.fit_years
+    assert len(post.meta["acceptance"]) == 2
+    path = tmp_path / "posterior.json"
+    post.save(path)
+    again = load_posterior(path, CONFIG.names)
+    np.testing.assert_allclose(again.samples, post.samples, rtol=1e-6)
+
+
+def test_fit_years_never_include_the_covid_years() -> None:
+    years = fit_years(load_arrivals(), 2025, 1995)
+    assert 2019 in years and 2023 in years
+    assert not {2020, 2021, 2022} & set(years)
+
+
+def test_quick_fit_meets_the_targets(inputs: FlowInputs) -> None:
+    observed = load_arrivals()
+    post = fit_flows(
+        inputs, observed, seed=1, chains=1, walkers=26, steps=150, generations=120, scheduler="sync"
+    )
+    report = report_fit(inputs, observed, post, draws=300, seed=1)
+    assert report.mape < 15.0
+    assert report.coverage >= 0.8
+    scenario = run_scenario(
+        inputs, post, {"china.repatriation": 0.0}, dt.date(2024, 1, 1), 3, draws=100
+    )
+    lo, mid, hi = scenario.table["repatriated"]["scenario"]
+    assert (lo <= mid).all() and (mid <= hi).all()
+    assert (mid < scenario.table["repatriated"]["baseline"][1]).all()
+
+
+def _posterior(tmp_path: Path) -> Path:
+    post = Posterior(CONFIG.names, prior_medians()[None, :].repeat(3, axis=0), (2000, 2001))
+    path = tmp_path / "posterior.json"
+    post.save(path)
+    return path
+
+
+def test_broken_posterior_files_are_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(PosteriorError, match="not a posterior file"):
+        load_posterior(bad, CONFIG.names)
+    path = _posterior(tmp_path)
+    data = json.loads(path.read_text())
+    data["names"] = data["names"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(PosteriorError, match="fit again"):
+        load_posterior(path, CONFIG.names)
+
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "china.repatriations=0"], "unknown scenario key 'china.repatriations' (valid:"),
+        (["--set", "china.repatriation=-1"], "cannot be negative"),
+        (["--set", "china.repatriation=0", "--from", "1980-01"], "outside the model's range"),
+        (["--set", "china.repatriation=0", "--from", "2026-13"], "cannot read --from"),
+    ],
+)
+def test_scenario_cli_bad_input(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "flows",
+            "scenario",
+            "--parameters",
+            str(_posterior(tmp_path)),
+            "--out",
+            str(tmp_path / "o"),
+            *args,
+        ],
+    )
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_scenario_cli_broken_posterior(tmp_path: Path) -> None:
+    bad = tmp_path / "p.json"
+    bad.write_text("[]")
+    result = runner.invoke(
+        app, ["flows", "scenario", "--set", "ngo.funding=2", "--parameters", str(bad)]
+    )
+    assert result.exit_code == 1
+    assert "not a posterior file" in result.output
+
+
+def test_inputs_reject_a_range_before_the_start() -> None:
+    with pytest.raises(ValueError, match="before the model's start"):
+        flow_inputs(ATLAS, CONFIG, 1990)
+    assert dataclasses.is_dataclass(CONFIG)
