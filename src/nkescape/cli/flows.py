@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from pathlib import Path
 from typing import Annotated
@@ -66,6 +67,10 @@ def _fit(
     as_json: bool,
     backtest: bool,
 ) -> FitReport:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot write to {out}: {exc.strerror or exc}")
     atlas = load(None, overlay)
     con = console()
     try:
@@ -92,10 +97,13 @@ def _fit(
         fail(str(exc))
     score = (max(train_until + 1, SCORE_YEARS[0]), SCORE_YEARS[1]) if backtest else SCORE_YEARS
     report = report_fit(inputs, observed, posterior, score_years=score, seed=seed)
-    out.mkdir(parents=True, exist_ok=True)
-    posterior.save(out / "posterior.json")
-    written = write_fit_report(report, out, backtest=backtest)
-    (out / "fit.json").write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        posterior.save(out / "posterior.json")
+        written = write_fit_report(report, out, backtest=backtest)
+        (out / "fit.json").write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write to {out}: {exc.strerror or exc}")
     if as_json:
         print(json.dumps(report.to_json(), indent=1))
         return report
@@ -202,7 +210,13 @@ def _parse_sets(sets: list[str]) -> dict[str, float]:
         match = re.fullmatch(r"\s*([a-z.]+)\s*=\s*([-+0-9.eE]+)\s*", text)
         if match is None:
             fail(f"cannot read --set {text!r} (write KEY=FACTOR, e.g. china.repatriation=0)")
-        key, value = match.group(1), float(match.group(2))
+        key = match.group(1)
+        try:
+            value = float(match.group(2))
+        except ValueError:
+            fail(f"cannot read --set {text!r}: {match.group(2)!r} is not a number")
+        if not math.isfinite(value):
+            fail(f"--set {key}: give a finite factor (got {match.group(2)})")
         if key not in SCENARIO_KEYS:
             fail(f"unknown scenario key {key!r} (valid: {', '.join(SCENARIO_KEYS)})")
         if value < 0:
@@ -240,7 +254,8 @@ def scenario_command(
     when = dt.date(int(match.group(1)), int(match.group(2)), 1)
     if years < 1:
         fail(f"--years must be at least 1 (got {years})")
-    end_year = when.year + years - 1
+    first = when.year * 12 + when.month - 1
+    end_year = (first + 12 * years - 1) // 12
     atlas = load(None, overlay)
     path = parameters or OUT / "posterior.json"
     try:
@@ -269,7 +284,10 @@ def scenario_command(
         fail("the flow parameters file has problems (listed above)")
     except (ValueError, OSError) as exc:
         fail(str(exc))
-    written = write_scenario_report(report, out)
+    try:
+        written = write_scenario_report(report, out)
+    except OSError as exc:
+        fail(f"cannot write to {out}: {exc.strerror or exc}")
     if as_json:
         print(json.dumps(report.to_json(), indent=1))
         return

@@ -254,7 +254,8 @@ def run_scenario(
     runs = run_tasks(_scenario_chunk, tasks, scheduler=scheduler)
     half = len(runs) // 2
     arms = {"baseline": runs[:half], "scenario": runs[half:]}
-    wanted = list(range(start.year, start.year + years))
+    # Calendar years that hold the scenario's months (a start in June spans years + 1 of them).
+    wanted = list(range(start.year, (first + 12 * years - 1) // 12 + 1))
     table: dict[str, dict[str, NDArray[np.float64]]] = {}
     for what in ("arrivals", "repatriated", "hiding"):
         table[what] = {}

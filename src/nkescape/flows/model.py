@@ -5,16 +5,18 @@ runs K models at once, one Python step per month, so a calibration walker ensemb
 posterior ensemble costs about as much as a single run.
 
 Per month and sex: departures = rate x push (famine, crackdowns, closures: the atlas's
-outflow factors) x pull (people already in the South) x broker prices ^ -elasticity, of which
-the river crossing stops and sends back a share (the atlas's crossing legs in that month). In
-China people are caught (the atlas's hiding risk, scaled) or set out onward at a rate that
-follows the chance of getting through (the simulated transit); journeys end in arrival after
-the simulated lag, repatriation, death, or a return to hiding.
+outflow factors) x broker prices ^ -elasticity, of which the river crossing stops and sends back
+a share (the atlas's crossing legs in that month). In China people are caught (the atlas's
+hiding risk, scaled) or set out onward at a rate pulled up by the people already in the South
+and following the chance of getting through (the simulated transit); journeys end in arrival
+after the simulated lag, repatriation, death, or a return to hiding.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,10 +80,13 @@ class FlowInputs:
                 f"unknown scenario key {unknown[0]!r} (valid: {', '.join(SCENARIO_KEYS)})"
             )
         for k, v in values.items():
-            if not v >= 0:
-                raise ValueError(f"scenario {k} must be a factor >= 0 (got {v})")
-        import dataclasses
-
+            if not (math.isfinite(v) and v >= 0):
+                raise ValueError(f"scenario {k} must be a finite factor >= 0 (got {v})")
+        if values.get("broker.fees", 1.0) == 0:
+            raise ValueError("scenario broker.fees must be above 0 (free brokers: use e.g. 0.01)")
+        if values.get("china.repatriation", 1.0) > 1:
+            # The factor scales a share sent back; above 1 it would send back more than caught.
+            raise ValueError("scenario china.repatriation must be between 0 and 1 (a share kept)")
         return dataclasses.replace(self, scenario=dict(values), scenario_from=from_index)
 
 
@@ -129,6 +134,10 @@ def _factor_table(
         for effect in event.effects:
             factor = getattr(effect, name)
             if factor is None or not _hits(atlas, effect, legs, countries):
+                continue
+            if event.id in ids:
+                # One factor per event: several effects (the Tumen and the Yalu fees of 2010)
+                # describe one change, not changes that multiply.
                 continue
             cols.append(np.array([1.0 if event.active(d) else 0.0 for d in days]))
             ranges.append(factor.bounds)

@@ -38,9 +38,10 @@ def month_index(start_year: int, year: int, month: int) -> int:
 class Transit:
     """Per-month figures (axis 0: months from January ``start_year``).
 
-    ``onward``: fractions of journeys from China that reach Seoul (or another safe country),
-    are sent back to North Korea from China, are sent back from elsewhere, stay in hiding (caught
-    and released or stranded, back in China), or die. ``lag_months``: mean months from setting
+    ``arrive``, ``back_china``, ``back_other``, ``stay``, ``dead``: fractions of journeys from
+    China that reach Seoul (or another safe country), are sent back to North Korea from China,
+    are sent back from elsewhere, stay in hiding (caught and released or stranded, back in
+    China), or die. ``lag_months``: mean months from setting
     out to arriving in Seoul. ``cross_fail``: chance a river crossing attempt is stopped and the
     person sent back; ``cross_open``: whether any crossing leg is open that month.
     """

@@ -99,13 +99,14 @@ def _targets(
 def events_in_force(
     atlas: Atlas, day: dt.date, *, history: bool = False
 ) -> tuple[tuple[Event, int], ...]:
-    """The events whose effects apply on ``day``, each with the power its factors take (1 or -1).
+    """The events whose effects apply on ``day``, each with the power its factors take.
 
     For planning (``history`` false) that is every event in force that the legs' figures do not
     already include. For history (the flow model) the legs' figures describe the world after the
     lasting ``in_baseline`` events, so before such an event's date its factors are undone (power
-    -1); a baseline event with an end date was temporary, so it applies only while it lasts.
-    Undoing cannot reopen a leg an event closed: the leg's own years already say when it ran.
+    -1), and from its date only its closures hold (power 0); a baseline event with an end date
+    was temporary, so it applies while it lasts. Undoing cannot reopen a leg an event closed:
+    the leg's own years already say when it ran.
     """
     out: list[tuple[Event, int]] = []
     for event in atlas.events.values():
@@ -118,6 +119,9 @@ def events_in_force(
                     out.append((event, 1))
             elif day < event.date:
                 out.append((event, -1))
+            else:
+                # Its factors are in the legs' figures already, but a closure still holds.
+                out.append((event, 0))
     return tuple(out)
 
 
@@ -137,7 +141,8 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     is_open = np.stack([c.usable(year, m) for m in range(1, 13)])
 
     in_force = events_in_force(atlas, query.date, history=query.history)
-    events = tuple(event for event, _ in in_force)
+    # Only events that have happened are reported as in force.
+    events = tuple(event for event, power in in_force if power > 0)
     leg_events: dict[int, list[str]] = {}
     for event, power in in_force:
         for effect in event.effects:
@@ -158,7 +163,7 @@ def build_network(atlas: Atlas, query: Query) -> Built:
                 continue
             for hit_leg in np.flatnonzero(hit).tolist():
                 leg_events.setdefault(hit_leg, []).append(f"{event.name}: {effect.note}")
-            if effect.closes and power > 0:
+            if effect.closes and power >= 0:
                 is_open[:, hit] = False
             for factor, table in ((effect.duration_factor, days), (effect.cost_factor, cost)):
                 if factor is not None:
