@@ -1,11 +1,14 @@
-"""Journey-legs per second of the simulator kernel against a per-journey Python loop.
+"""Journey-legs per second of the simulator's CPU kernels against a per-journey Python loop.
 
-Run: .venv/bin/python benchmarks/simulate.py [--quick]
+Run: .venv/bin/python benchmarks/simulate.py [--quick] [--runs 1e9]
 
-Both run the same model (the overland route through Vietnam and Laos, September 2017) in the same
-process; the reference is a plain loop over journeys and legs, as the tests keep it. Each run
-checks its answer (the success rate of the kernel against the reference's, within 4 standard
-errors), so it cannot get fast by doing nothing. Peak memory is the process's resident maximum.
+All run the same model (the overland route through Vietnam and Laos, September 2017) in the same
+process; the reference is a plain loop over journeys and legs, as the tests keep it. Both CPU
+kernels are timed (NumPy, and numba where it is installed; the numba kernel's compilation, or
+its load from numba's cache, is timed apart). Each run checks its answer (the success rate of the
+kernel against the reference's, within 4 standard errors), so it cannot get fast by doing
+nothing. Peak memory is the process's resident maximum. ``--runs N`` instead streams one run of
+N journeys on every core with the default kernel and reports its time, rate and peak memory.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from nkescape.atlas import bundled_atlas
 from nkescape.routing import plan
 from nkescape.simulate import JourneyModel, journey_model, simulate
+from nkescape.simulate.summary import Summary
 
 
 def reference(model: JourneyModel, n: int, seed: int) -> float:
@@ -57,9 +61,28 @@ def reference(model: JourneyModel, n: int, seed: int) -> float:
     return ok / n
 
 
+def check(summary: Summary, p_ref: float, n_ref: int) -> float:
+    """The run's success rate, after checking it against the reference's."""
+    p, runs = summary.p_reach_destination, summary.runs
+    se = math.sqrt(p * (1 - p) / runs + p_ref * (1 - p_ref) / n_ref)
+    assert abs(p - p_ref) < 4 * se, (p, p_ref)
+    return p
+
+
+def backends() -> list[str]:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return ["numpy"]
+    return ["numpy", "numba"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes only")
+    parser.add_argument(
+        "--runs", type=float, default=None, help="stream one run of this many journeys (1e9)"
+    )
     args = parser.parse_args()
     atlas = bundled_atlas()
     result = plan(atlas, "hyesan", date=dt.date(2017, 9, 1))
@@ -77,21 +100,47 @@ def main() -> None:
         f"model: {legs} legs; reference loop: {n_ref:,} journeys in {t_ref:.2f} s, "
         f"{ref_rate:.3g} journey-legs/s"
     )
-    sizes = [100_000] if args.quick else [100_000, 10_000_000]
-    for runs in sizes:
-        for workers in (1, 2):
-            start = time.perf_counter()
-            summary = simulate(atlas, route, query=result.query, runs=runs, seed=1, workers=workers)
-            elapsed = time.perf_counter() - start
-            p = summary.p_reach_destination
-            se = math.sqrt(p * (1 - p) / runs + p_ref * (1 - p_ref) / n_ref)
-            assert abs(p - p_ref) < 4 * se, (p, p_ref)
-            rate = runs * legs / elapsed
-            print(
-                f"kernel: {runs:>11,} journeys, {workers} thread(s): {elapsed:6.2f} s, "
-                f"{rate:.3g} journey-legs/s, {rate / ref_rate:.0f}x the reference; "
-                f"P(reach Seoul) {p:.4f} (reference {p_ref:.4f})"
-            )
+    if args.runs is not None:
+        runs = int(args.runs)
+        start = time.perf_counter()
+        summary = simulate(atlas, route, query=result.query, runs=runs, seed=1)
+        elapsed = time.perf_counter() - start
+        p = check(summary, p_ref, n_ref)
+        rate = runs * legs / elapsed
+        print(
+            f"streamed: {runs:,} journeys on every core (default kernel): {elapsed:.1f} s, "
+            f"{rate:.3g} journey-legs/s, {rate / ref_rate:.0f}x the reference; "
+            f"P(reach Seoul) {p:.5f} (reference {p_ref:.4f})"
+        )
+    else:
+        sizes = [100_000] if args.quick else [100_000, 10_000_000]
+        for backend in backends():
+            if backend == "numba":
+                start = time.perf_counter()
+                simulate(atlas, route, query=result.query, runs=1, seed=1, backend=backend)
+                load = time.perf_counter() - start
+                print(f"numba kernel compiled or loaded from its cache: {load:.2f} s")
+            for runs in sizes:
+                for workers in (1, 2):
+                    start = time.perf_counter()
+                    summary = simulate(
+                        atlas,
+                        route,
+                        query=result.query,
+                        runs=runs,
+                        seed=1,
+                        workers=workers,
+                        backend=backend,
+                    )
+                    elapsed = time.perf_counter() - start
+                    p = check(summary, p_ref, n_ref)
+                    rate = runs * legs / elapsed
+                    print(
+                        f"{backend:>5} kernel: {runs:>11,} journeys, {workers} thread(s): "
+                        f"{elapsed:6.2f} s, {rate:.3g} journey-legs/s, "
+                        f"{rate / ref_rate:.0f}x the reference; "
+                        f"P(reach Seoul) {p:.4f} (reference {p_ref:.4f})"
+                    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory: {peak:.0f} MB")
 

@@ -134,12 +134,15 @@ def reference(model: JourneyModel, n: int, seed: int) -> tuple[float, float]:
     return ok / n, statistics.median(days)
 
 
-def test_kernel_agrees_with_a_per_journey_reference(atlas: Atlas) -> None:
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_kernel_agrees_with_a_per_journey_reference(atlas: Atlas, backend: str) -> None:
+    if backend == "numba":
+        pytest.importorskip("numba")
     it = overland(atlas)
     model = journey_model(atlas, query(), it)
     n = 20_000
     p_ref, median_ref = reference(model, n, seed=11)
-    summary = simulate(atlas, it, query=query(), runs=n, seed=12)
+    summary = simulate(atlas, it, query=query(), runs=n, seed=12, backend=backend)
     p = summary.p_reach_destination
     sigma = math.sqrt(p * (1 - p) / n + p_ref * (1 - p_ref) / n)
     assert abs(p - p_ref) < 4 * sigma

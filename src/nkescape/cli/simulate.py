@@ -40,6 +40,13 @@ def simulate_command(
     device: Annotated[
         str, typer.Option("--device", help="cpu (default), gpu, or auto (GPU if JAX sees one).")
     ] = "cpu",
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="CPU kernel: auto (numba when installed), numba, or numpy (the reference).",
+        ),
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for summary.json and the plots (PNG).")
@@ -100,6 +107,7 @@ def simulate_command(
                     runs=runs,
                     seed=seed,
                     device=device,
+                    backend=backend,
                     on_chunk=writer.write if writer is not None else None,
                     progress=lambda n: bar.advance(task, n),
                 )

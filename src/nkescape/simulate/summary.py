@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from nkescape.simulate.kernel import OUTCOMES, Chunk
 
-__all__ = ["COST_EDGES", "DAY_EDGES", "Summary", "wilson"]
+__all__ = ["COST_EDGES", "DAY_EDGES", "Summary", "chunk_aggregates", "wilson"]
 
 _Z95 = 1.959963984540054  # two-sided 95% normal quantile
 DAY_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 4001)])
@@ -53,6 +53,23 @@ def _quantiles(hist: NDArray[np.int64], edges: NDArray[np.float64]) -> dict[str,
     return out
 
 
+def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
+    """A chunk reduced to the counts a ``Summary`` keeps (the keys of ``add_aggregates``)."""
+    funnel = np.zeros((n_legs, len(OUTCOMES)), np.int64)
+    ended = chunk.end_leg >= 0
+    np.add.at(funnel, (chunk.end_leg[ended], chunk.status[ended]), 1)
+    safe = ~np.isnan(chunk.days_to_safety)
+    return {
+        "runs": len(chunk.status),
+        "outcomes": np.bincount(chunk.status, minlength=len(OUTCOMES)),
+        "funnel": funnel,
+        "safe": int(safe.sum()),
+        "days_safety": np.histogram(chunk.days_to_safety[safe], DAY_EDGES)[0],
+        "days_destination": np.histogram(chunk.days[chunk.status == 0], DAY_EDGES)[0],
+        "cost": np.histogram(chunk.cost, COST_EDGES)[0],
+    }
+
+
 @dataclass
 class Summary:
     """Aggregates of ``runs`` journeys along one itinerary."""
@@ -81,21 +98,7 @@ class Summary:
 
     def add(self, chunk: Chunk) -> None:
         """Fold in a chunk of per-journey results."""
-        funnel = np.zeros_like(self.funnel)
-        ended = chunk.end_leg >= 0
-        np.add.at(funnel, (chunk.end_leg[ended], chunk.status[ended]), 1)
-        safe = ~np.isnan(chunk.days_to_safety)
-        self.add_aggregates(
-            {
-                "runs": len(chunk.status),
-                "outcomes": np.bincount(chunk.status, minlength=len(OUTCOMES)),
-                "funnel": funnel,
-                "safe": int(safe.sum()),
-                "days_safety": np.histogram(chunk.days_to_safety[safe], DAY_EDGES)[0],
-                "days_destination": np.histogram(chunk.days[chunk.status == 0], DAY_EDGES)[0],
-                "cost": np.histogram(chunk.cost, COST_EDGES)[0],
-            }
-        )
+        self.add_aggregates(chunk_aggregates(chunk, len(self.legs)))
 
     def add_aggregates(self, agg: dict[str, Any]) -> None:
         """Fold in a chunk already reduced to counts (what the JAX kernel returns)."""
