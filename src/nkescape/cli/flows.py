@@ -127,6 +127,12 @@ def _fit(
         )
     con.print(table)
     con.print("* not fitted", markup=False)
+    meta = posterior.meta
+    con.print(
+        f"chains: {meta.get('chains')}, acceptance {meta.get('acceptance')}, autocorrelation "
+        f"{meta.get('autocorrelation_steps')} steps, R-hat (largest) {meta.get('r_hat_max')}",
+        markup=False,
+    )
     con.print("parameters (posterior median, 90% interval):", markup=False)
     for name in posterior.names:
         lo, mid, hi = posterior.interval(name)

@@ -1,12 +1,13 @@
 """Calibrate the flow model to the yearly arrival counts: a posterior by emcee, chains on Dask.
 
 The model gives the expected arrivals of each year, so the likelihood is explicit: yearly totals
-are negative binomial around the model (spread ``dispersion``) and the women among them
-beta-binomial around the model's share, with the same spread. With a likelihood in hand, an
-ensemble MCMC (emcee) gives the exact posterior where ABC would give an approximation, and
-needs no summary statistics or tolerance schedule. A differential-evolution search finds the
-posterior's mode first; each chain then starts from a small ball around it, and independent
-chains (one Dask task each) are pooled.
+are negative binomial around the model (coefficient of variation ``dispersion``) and the women
+among them beta-binomial around the model's share (concentration 1 / ``dispersion``^2, so the
+share's standard deviation is about ``dispersion`` x sqrt(share x (1 - share))).
+With a likelihood in hand, an ensemble MCMC (emcee) gives the exact posterior where ABC would
+give an approximation, and needs no summary statistics or tolerance schedule. Each chain finds
+the posterior's mode by differential evolution and starts emcee from a small ball around it;
+independent chains (one Dask task each) are pooled, and R-hat across them is recorded.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ def log_likelihood(
         f = np.array([f for _, f in have], dtype=np.float64)[None, :]
         nn = n[:, cols]
         share = np.clip(women[:, cols] / mu[:, cols], 1e-6, 1 - 1e-6)
+        # One spread for both: a separate one for the share (tried) fits the shares tighter
+        # only by loosening the totals, and the model cannot follow both (docs/design.md).
         a, b = share * r, (1 - share) * r
         ll += (
             gammaln(f + a)
@@ -200,24 +203,38 @@ def find_mode(
     return np.asarray(result.x)
 
 
+@dataclass(frozen=True)
+class _ChainResult:
+    draws: NDArray[np.float64]  # kept draws in z, flat
+    acceptance: float
+    tau: float  # largest integrated autocorrelation time over parameters, in steps
+    mode_log_posterior: float
+
+
 def _chain(
     inputs: FlowInputs,
     observed: Observed,
     years: tuple[int, ...],
-    start: NDArray[np.float64],
     walkers: int,
     steps: int,
+    generations: int,
     seed: int,
-) -> tuple[NDArray[np.float64], float]:
-    """One emcee ensemble from a ball around ``start``: kept draws (z) and acceptance rate."""
+) -> _ChainResult:
+    """One chain: its own mode search, then an emcee ensemble from a small ball around it.
+
+    Each chain searching on its own makes the chains independent from end to end (so they run in
+    parallel whole, and disagreeing modes show up in R-hat instead of being hidden).
+    """
     import emcee  # type: ignore[import-untyped]
 
+    start = find_mode(inputs, observed, years, seed=seed, generations=generations)
     rng = np.random.default_rng(seed)
     ndim = len(start)
-    spread = np.array([(hi - lo) for lo, hi in _bounds(inputs)]) * 1e-3
-    p0 = start[None, :] + spread[None, :] * rng.standard_normal((walkers, ndim))
-    lo = np.array([b[0] for b in _bounds(inputs)])
-    hi = np.array([b[1] for b in _bounds(inputs)])
+    bounds = _bounds(inputs)
+    lo = np.array([b[0] for b in bounds])
+    hi = np.array([b[1] for b in bounds])
+    # A ball a thousandth of the search box wide: the ensemble spreads out from it in the burn-in.
+    p0 = start[None, :] + (hi - lo)[None, :] * 1e-3 * rng.standard_normal((walkers, ndim))
     p0 = np.clip(p0, lo + 1e-9, hi - 1e-9)
 
     def logp(z: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -229,7 +246,25 @@ def _chain(
     burn = steps // 2
     thin = max(1, (steps - burn) // 50)
     draws = sampler.get_chain(discard=burn, thin=thin, flat=True)
-    return np.asarray(draws), float(np.mean(sampler.acceptance_fraction))
+    tau = sampler.get_autocorr_time(discard=burn, quiet=True) if steps - burn >= 2 else [np.nan]
+    return _ChainResult(
+        draws=np.asarray(draws),
+        acceptance=float(np.mean(sampler.acceptance_fraction)),
+        tau=float(np.nanmax(tau)),
+        mode_log_posterior=float(logp(start[None, :])[0]),
+    )
+
+
+def r_hat(chains: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """Gelman-Rubin potential scale reduction per parameter over chains of kept draws."""
+    n = min(len(c) for c in chains)
+    if len(chains) < 2 or n < 2:
+        return np.full(chains[0].shape[1], np.nan)
+    x = np.stack([c[:n] for c in chains])  # (m, n, p)
+    within = x.var(axis=1, ddof=1).mean(axis=0)
+    between = n * x.mean(axis=1).var(axis=0, ddof=1)
+    pooled = (n - 1) / n * within + between / n
+    return np.asarray(np.sqrt(pooled / np.maximum(within, 1e-300)))
 
 
 def calibrate(
@@ -247,8 +282,9 @@ def calibrate(
 ) -> Posterior:
     """Posterior of the flow parameters given the counts of ``years``.
 
-    ``scheduler``: None for a local Dask cluster of processes (one per chain, up to the cores),
-    ``"tcp://HOST:PORT"`` for a running Dask scheduler, ``"sync"`` to run the chains here.
+    Each chain is one task (its own mode search and sampling) run by ``scheduler``: None for a
+    local Dask cluster of processes (one per chain, up to the cores), ``"tcp://HOST:PORT"`` for
+    a running Dask scheduler, ``"sync"`` to run the chains here one after the other.
     """
     if walkers < 2 * len(inputs.config.priors):
         raise ValueError(
@@ -257,20 +293,23 @@ def calibrate(
     if chains < 1 or steps < 2:
         raise ValueError("chains must be >= 1 and steps >= 2")
     say = progress or (lambda _msg: None)
-    say("searching for the posterior mode")
-    mode = find_mode(inputs, observed, years, seed=seed, generations=generations)
     seeds = np.random.SeedSequence(seed).generate_state(chains).tolist()
-    say(f"sampling {chains} chain(s) x {walkers} walkers x {steps} steps")
-    args = [(inputs, observed, years, mode, walkers, steps, int(s)) for s in seeds]
-    results = run_tasks(_chain, args, scheduler=scheduler)
-    draws = np.concatenate([r[0] for r in results])
+    say(f"{chains} chain(s): mode search, then {walkers} walkers x {steps} steps each")
+    args = [(inputs, observed, years, walkers, steps, generations, int(s)) for s in seeds]
+    results: list[_ChainResult] = run_tasks(_chain, args, scheduler=scheduler)
+    draws = np.concatenate([r.draws for r in results])
     x = np.column_stack([p.to_x(draws[:, j]) for j, p in enumerate(inputs.config.priors)])
+    rhat = r_hat([r.draws for r in results])
     meta = {
         "seed": seed,
         "chains": chains,
         "walkers": walkers,
         "steps": steps,
-        "acceptance": [round(r[1], 3) for r in results],
+        "generations": generations,
+        "acceptance": [round(r.acceptance, 3) for r in results],
+        "autocorrelation_steps": [round(r.tau, 1) for r in results],
+        "mode_log_posterior": [round(r.mode_log_posterior, 2) for r in results],
+        "r_hat_max": None if np.isnan(rhat).all() else round(float(np.nanmax(rhat)), 3),
         "parameters_file": inputs.config.file,
     }
     return Posterior(inputs.config.names, x, years, meta)
