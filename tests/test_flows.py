@@ -277,3 +277,35 @@ def test_history_keeps_closures_of_baseline_events_after_their_date() -> None:
         (e.id, power) for e, power in events_in_force(ATLAS, dt.date(2013, 6, 1), history=True)
     )
     assert in_force["laos-deports-nine"] == 0
+
+
+def test_a_posterior_calibrates_the_atlas_for_plan_and_simulate(tmp_path: Path) -> None:
+    from nkescape.flows.calibrated import CALIBRATION_SOURCE, calibrated_atlas
+
+    draws = prior_medians()[None, :].repeat(50, axis=0)
+    scale = CONFIG.index("hiding_catch_scale")
+    draws[:, scale] = np.linspace(2.0, 3.0, 50)
+    draws[:, CONFIG.index("event_severity")] = 1.0
+    atlas = calibrated_atlas(ATLAS, Posterior(CONFIG.names, draws, (2000,)))
+    before = ATLAS.policies["china-1990"].hiding
+    after = atlas.policies["china-1990"].hiding
+    assert before is not None and after is not None
+    lo, hi = after.p_caught_per_day.bounds
+    mean = before.p_caught_per_day.mean
+    assert np.isclose(lo, mean * np.quantile(draws[:, scale], 0.05))
+    assert np.isclose(hi, mean * np.quantile(draws[:, scale], 0.95))
+    assert CALIBRATION_SOURCE in after.p_caught_per_day.source
+    fees = atlas.events["counter-espionage-law"].effects[0].cost_factor
+    assert fees is not None and fees.value == pytest.approx(5.0)  # severity 1: the range's top
+    assert ATLAS.policies["china-1990"].hiding is before  # the bundled atlas is untouched
+    path = tmp_path / "posterior.json"
+    Posterior(CONFIG.names, draws, (2000,)).save(path)
+    base = runner.invoke(app, ["plan", "--from", "hyesan", "--month", "1", "--json"])
+    calib = runner.invoke(
+        app, ["plan", "--from", "hyesan", "--month", "1", "--json", "--parameters", str(path)]
+    )
+    assert base.exit_code == 0 and calib.exit_code == 0, calib.output
+    cost = [json.loads(r.output)["itineraries"][0]["cost_usd"] for r in (base, calib)]
+    assert cost[1] > cost[0]  # the 2023 law's price factor moved to the top of its range
+    bad = runner.invoke(app, ["plan", "--from", "hyesan", "--parameters", str(tmp_path / "no")])
+    assert bad.exit_code == 1 and "cannot read it" in bad.output

@@ -15,8 +15,11 @@ from typer.testing import CliRunner
 from nkescape.atlas import Atlas, bundled_atlas, toy_atlas
 from nkescape.cli import app
 from nkescape.routing import Itinerary, plan
+from nkescape.routing.network import Calendar
 from nkescape.routing.query import Funding, Group, Query
 from nkescape.simulate import JourneyModel, SimulationError, journey_model, simulate, wilson
+from nkescape.simulate.kernel import DEAD, DESTINATION, HIDING, REPATRIATED, SAFETY
+from nkescape.simulate.model import SHAPES
 
 SEPT = dt.date(2017, 9, 1)
 
@@ -410,3 +413,140 @@ def test_cli_adaptive(tmp_path: Path) -> None:
     assert {row["leg"] for row in data["funnel"]} >= {"changbai-yanji-car"}
     bad = runner.invoke(app, ["simulate", "--from", "hyesan", "--adaptive", "--parquet"])
     assert bad.exit_code == 1 and "--adaptive runs on the CPU" in bad.output
+
+
+# A hand-built two-leg model for captures while hiding. Leg 0 always passes and takes the group
+# to a country where leg 1 is closed until the next month, so everyone hides there (in January,
+# from day LEG0_DAYS to 1 February) and is found with probability P_FOUND. Leg 1 itself always
+# ends in a capture, whose policy kills, sends back, hands to the embassy or releases.
+LEG0_DAYS, LEG1_DAYS, DETENTION = 10.0, 5.0, 30.0
+LEG0_COST, LEG1_COST = 100.0, 10_000.0  # leg 1's cost tells who took it, by the cost histogram
+P_FOUND = 0.5
+P_KILLED, P_BACK, P_EMBASSY = 0.1, 0.4, 0.4  # P_BACK includes the killed; released: the rest
+HIDING_RUNS = 100_000
+# Each check may fail by chance with probability about 1e-5 (two-sided normal tail).
+HIDING_Z = 4.4
+
+
+def hiding_model(never_opens: bool = False) -> JourneyModel:
+    """The two-leg model above; ``never_opens``: leg 1 never opens, so everyone is stranded."""
+    start = dt.date(2017, 1, 1)
+    ms = np.asarray(Calendar(start).month_starts)
+    wait = ms[1] - LEG0_DAYS
+    is_open = np.ones((2, 12), dtype=bool)
+    is_open[1, start.month - 1] = False
+    next_open = np.zeros((2, 12), dtype=np.int64)
+    next_open[1, start.month - 1] = 1
+    if never_opens:
+        is_open[1] = False
+        next_open[1] = -1
+
+    def point(leg0: float, leg1: float) -> np.ndarray:
+        return np.array([[SHAPES["point"], leg0, leg0], [SHAPES["point"], leg1, leg1]])
+
+    return JourneyModel(
+        legs=("to-hiding", "onward"),
+        start=start,
+        month_starts=ms,
+        dur=point(LEG0_DAYS, LEG1_DAYS),
+        cost=point(LEG0_COST, LEG1_COST),
+        p_int=point(0.0, 1.0),
+        dur_factor=np.ones((2, 12)),
+        cost_factor=np.ones((2, 12)),
+        odds_factor=np.ones((2, 12)),
+        is_open=is_open,
+        p_back=np.array([P_BACK, P_BACK]),
+        p_embassy=np.array([P_EMBASSY, P_EMBASSY]),
+        p_killed=np.array([P_KILLED, P_KILLED]),
+        detention=np.array([DETENTION, DETENTION]),
+        wait_hazard=np.array([0.0, -math.log1p(-P_FOUND) / wait]),
+        wait_cost=np.zeros(2),
+        betrayal=np.zeros((2, 3)),
+        to_safe=np.array([False, True]),
+        start_safe=False,
+        not_before=np.zeros(2),
+        next_open=next_open,
+        month_of_day=np.repeat(np.arange(len(ms) - 1), np.diff(ms).astype(np.int64)),
+    )
+
+
+# (device, backend, the package it needs) for each kernel.
+KERNELS = [
+    pytest.param("cpu", "numpy", "numpy", id="numpy"),
+    pytest.param("cpu", "numba", "numba", id="numba"),
+    pytest.param("jax-cpu", "auto", "jax", id="jax-cpu"),
+]
+
+
+def simulate_model(
+    model: JourneyModel, kernel: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Outcome shares, funnel, journeys that reached safety and that paid for leg 1."""
+    device, backend, needs = kernel
+    pytest.importorskip(needs)
+    monkeypatch.setattr("nkescape.simulate.journey_model", lambda *_: model)
+    summary = simulate(
+        toy_atlas(),
+        list(model.legs),
+        query=query(),
+        runs=HIDING_RUNS,
+        seed=3,
+        device=device,
+        backend=backend,
+    )
+    hist, edges = summary.histogram("cost")
+    paid = int(hist[edges[:-1] >= LEG1_COST].sum())
+    return summary.outcomes / summary.runs, summary.funnel, summary.safe, paid
+
+
+@pytest.mark.parametrize(("device", "backend", "needs"), KERNELS)
+def test_a_capture_in_hiding_follows_the_policy_there_not_the_leg(
+    device: str, backend: str, needs: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcomes, funnel, safe, paid = simulate_model(
+        hiding_model(), (device, backend, needs), monkeypatch
+    )
+    # Found in hiding: the hiding risk is of a capture that ends in a return or a death, so the
+    # country's policy decides between the two; nobody found is handed to the embassy or
+    # released, and nobody found has taken (or paid for) leg 1.
+    went = 1 - P_FOUND
+    expected = {
+        DESTINATION: went * (1 - P_BACK),  # handed to the embassy, or released and went on
+        SAFETY: 0.0,  # safe but short of the destination: only the found could be (the bug)
+        REPATRIATED: P_FOUND * (1 - P_KILLED / P_BACK) + went * (P_BACK - P_KILLED),
+        HIDING: 0.0,
+        DEAD: P_FOUND * P_KILLED / P_BACK + went * P_KILLED,
+    }
+    assert outcomes[SAFETY] == 0 and outcomes[HIDING] == 0
+    for status, p in expected.items():
+        se = math.sqrt(p * (1 - p) / HIDING_RUNS)
+        assert abs(outcomes[status] - p) <= HIDING_Z * se, (status, outcomes[status], p)
+    n_went = went * HIDING_RUNS
+    se = math.sqrt(HIDING_RUNS * went * (1 - went))
+    assert abs(paid - n_went) <= HIDING_Z * se
+    assert safe == round(outcomes[0] * HIDING_RUNS)  # only those who went on reached safety
+    assert funnel[0].sum() == 0 and funnel[1, SAFETY] == 0
+
+
+@pytest.mark.parametrize(("device", "backend", "needs"), KERNELS)
+def test_a_leg_that_never_opens_strands_the_group_without_a_capture(
+    device: str, backend: str, needs: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = hiding_model(never_opens=True)
+    outcomes, funnel, safe, paid = simulate_model(model, (device, backend, needs), monkeypatch)
+    assert outcomes[HIDING] == 1.0  # all stranded in hiding: none caught, none at the embassy
+    assert safe == paid == 0
+    assert funnel[1, HIDING] == HIDING_RUNS
+
+
+def test_adaptive_hiding_captures_follow_the_policy_of_the_place() -> None:
+    from nkescape.simulate.adaptive import adaptive_policy
+
+    atlas = toy_atlas()
+    q = Query("home", "capital", dt.date(2017, 3, 10), Group(), None, None, "self")
+    policy = adaptive_policy(atlas, q)
+    # A leg's capture figures are its start country's: the same as the place's where one hides.
+    start = atlas.compiled.leg_from
+    assert np.array_equal(policy.p_killed[start], policy.model.p_killed)
+    assert np.array_equal(policy.p_back[start], policy.model.p_back)
+    assert (policy.p_killed <= policy.p_back).all() and policy.p_back.any()

@@ -26,6 +26,37 @@ Overlay = Annotated[
 ]
 
 
+Parameters = Annotated[
+    Path | None,
+    typer.Option(
+        "--parameters",
+        help="A flow-model posterior (from `nkescape flows fit`, e.g. out/flows/posterior.json): "
+        "plan and simulate with China's hiding risk and the events' prices calibrated to it.",
+        show_default=False,
+    ),
+]
+
+
+def with_parameters(atlas: Atlas, path: Path | None) -> Atlas:
+    """``atlas`` calibrated by the posterior at ``path`` (unchanged when None), or exit 1."""
+    if path is None:
+        return atlas
+    # Imported here: the flow model pulls in emcee and Dask, which plain planning never needs.
+    from nkescape.flows.calibrate import PosteriorError, load_posterior
+    from nkescape.flows.calibrated import calibrated_atlas
+    from nkescape.flows.parameters import load_config
+
+    try:
+        posterior = load_posterior(path, load_config(atlas).names)
+        return calibrated_atlas(atlas, posterior)
+    except PosteriorError as exc:
+        fail(str(exc))
+    except AtlasError as exc:
+        fail(f"the flow parameters file has problems: {exc.problems[0]}")
+    except ValueError as exc:
+        fail(str(exc))
+
+
 # Tables written to a pipe or a file get room to breathe instead of rich's 80-column default.
 _PIPE_WIDTH = 200
 

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nkescape.atlas import Atlas
-from nkescape.cli._common import Overlay, console, fail, load
+from nkescape.cli._common import Overlay, Parameters, console, fail, load, with_parameters
 from nkescape.routing import FUNDING, Itinerary, Plan, PlanError, plan
 from nkescape.routing.query import Funding
 
@@ -161,9 +161,10 @@ def plan_command(
         Path, typer.Option("--out", help="Folder for the simulation's summary and plots.")
     ] = Path("out/simulate"),
     overlay: Overlay = None,
+    parameters: Parameters = None,
 ) -> None:
     """Plan the ways out for a person or group: probabilities, days and dollars, explained."""
-    atlas = load(None, overlay)
+    atlas = with_parameters(load(None, overlay), parameters)
     try:
         result = plan(
             atlas,

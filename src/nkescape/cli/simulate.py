@@ -12,7 +12,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from nkescape.cli._common import Overlay, console, fail, load
+from nkescape.cli._common import Overlay, Parameters, console, fail, load, with_parameters
 from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
 from nkescape.report import write_simulation_plots
 from nkescape.report.journeys import JourneyWriter
@@ -55,9 +55,10 @@ def simulate_command(
         bool, typer.Option("--parquet", help="Also write every journey to journeys.parquet.")
     ] = False,
     overlay: Overlay = None,
+    parameters: Parameters = None,
 ) -> None:
     """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
-    atlas = load(None, overlay)
+    atlas = with_parameters(load(None, overlay), parameters)
     try:
         result = plan(
             atlas,

@@ -139,36 +139,42 @@ def jax_chunk_aggregates(
         waited = ta - t
         if can_be_found:
             u_wait = jax.random.uniform(keys[0], (n,), dtype)
-            found = u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)
+            # Stranded by a leg that never opens: no capture, on the leg or while hiding.
+            found = (u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)) & ~never
         else:
             found = jnp.zeros(n, bool)
+        going = ~(found | never)  # set out on the leg: only they can be caught or betrayed on it
         _, month = month_of(ta)
         d = _draw(dur_code, arrays["dur"][k], keys[1], n, dtype) * arrays["dur_factor"][k][month]
         c = _draw(cost_code, arrays["cost"][k], keys[2], n, dtype) * arrays["cost_factor"][k][month]
         p = _draw(p_code, arrays["p_int"][k], keys[3], n, dtype)
         f = arrays["odds_factor"][k][month]
         p = jnp.where(p >= 1, 1.0, p * f / (1 - p + p * f))
-        caught = jax.random.uniform(keys[4], (n,), dtype) < p
+        caught = (jax.random.uniform(keys[4], (n,), dtype) < p) & going
         if can_be_betrayed:
             u = jax.random.uniform(keys[5], (n,), dtype)
             robbed, turned, sold = arrays["betrayal"][k]
-            was_robbed = u < robbed
-            was_turned_in = (u >= robbed) & (u < robbed + turned)
-            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold)
+            was_robbed = (u < robbed) & going
+            was_turned_in = (u >= robbed) & (u < robbed + turned) & going
+            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold) & going
             caught = caught | was_turned_in
         else:
             was_robbed = was_sold = jnp.zeros(n, bool)
         v = jax.random.uniform(keys[6], (n,), dtype)
-        killed = caught & (v < arrays["p_killed"][k])
-        sent_back = caught & ~killed & (v < arrays["p_back"][k])
-        embassy = caught & ~killed & ~sent_back & (v < arrays["p_back"][k] + arrays["p_embassy"][k])
+        p_killed, p_back = arrays["p_killed"][k], arrays["p_back"][k]
+        killed = caught & (v < p_killed)
+        sent_back = caught & ~killed & (v < p_back)
+        embassy = caught & ~killed & ~sent_back & (v < p_back + arrays["p_embassy"][k])
         released = caught & ~killed & ~sent_back & ~embassy
         new = jnp.full(n, ACTIVE, jnp.int32)
         new = jnp.where(was_robbed | was_sold, HIDING, new)
         new = jnp.where(embassy, DESTINATION, new)
         new = jnp.where(sent_back, REPATRIATED, new)
         new = jnp.where(killed, DEAD, new)
-        new = jnp.where(found, REPATRIATED, new)
+        if can_be_found:
+            # Caught while hiding, not on the leg, as in ``kernel.hiding_capture``: returned or
+            # killed. ``v`` is free for it, since no one found was caught on the leg.
+            new = jnp.where(found, jnp.where(v * p_back < p_killed, DEAD, REPATRIATED), new)
         new = jnp.where(never, HIDING, new)
         stopped = new != ACTIVE
         spent = waited * arrays["wait_cost"][k] + jnp.where(found | never, 0.0, c)

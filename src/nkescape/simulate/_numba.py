@@ -136,39 +136,44 @@ def _journeys(
                 month = calendar_of_day[int(min(ta, horizon))]
             waited = ta - t
             c_sum += waited * wait_cost[k]
+            # Stranded by a leg that never opens: no capture, on the leg or while hiding.
             found = False
-            if wait_hazard[k] > 0 and waited > 0:
+            if wait_hazard[k] > 0 and waited > 0 and not never:
                 found = _uniform(s) < -np.expm1(-wait_hazard[k] * waited)
 
-            p = _draw(codes[k, 2], p_int[k, 1], p_int[k, 2], s, rng)
-            caught = _caught(_uniform(s), p, odds_factor[k, month])
-            robbed, turned, sold = betrayal[k, 0], betrayal[k, 1], betrayal[k, 2]
-            betrayed = False
-            if robbed + turned + sold > 0:
-                u = _uniform(s)
-                betrayed = u < robbed or (robbed + turned <= u < robbed + turned + sold)
-                caught = caught or (robbed <= u < robbed + turned)
-            killed = sent_back = embassy = released = False
-            if caught:
-                v = _uniform(s)
-                killed = v < p_killed[k]
-                sent_back = not killed and v < p_back[k]
-                embassy = not killed and not sent_back and v < p_back[k] + p_embassy[k]
-                released = not killed and not sent_back and not embassy
-
-            # The same precedence as the NumPy kernel, where later assignments win.
+            killed = sent_back = embassy = released = betrayed = False
             if never:
                 st = HIDING
             elif found:
+                # Caught while hiding, not on the leg: the hiding risk is of a capture that
+                # ends in a return or a death, as in ``kernel.hiding_capture``.
                 st = REPATRIATED
-            elif killed:
-                st = DEAD
-            elif sent_back:
-                st = REPATRIATED
-            elif embassy:
-                st = DESTINATION
-            elif betrayed:
-                st = HIDING
+                if p_killed[k] > 0 and _uniform(s) * p_back[k] < p_killed[k]:
+                    st = DEAD
+            else:
+                p = _draw(codes[k, 2], p_int[k, 1], p_int[k, 2], s, rng)
+                caught = _caught(_uniform(s), p, odds_factor[k, month])
+                robbed, turned, sold = betrayal[k, 0], betrayal[k, 1], betrayal[k, 2]
+                if robbed + turned + sold > 0:
+                    u = _uniform(s)
+                    betrayed = u < robbed or (robbed + turned <= u < robbed + turned + sold)
+                    caught = caught or (robbed <= u < robbed + turned)
+                if caught:
+                    v = _uniform(s)
+                    killed = v < p_killed[k]
+                    sent_back = not killed and v < p_back[k]
+                    embassy = not killed and not sent_back and v < p_back[k] + p_embassy[k]
+                    released = not killed and not sent_back and not embassy
+
+                # The same precedence as the NumPy kernel, where later assignments win.
+                if killed:
+                    st = DEAD
+                elif sent_back:
+                    st = REPATRIATED
+                elif embassy:
+                    st = DESTINATION
+                elif betrayed:
+                    st = HIDING
             stopped = st != ACTIVE
             if not (found or never):
                 c_sum += _draw(codes[k, 1], cost[k, 1], cost[k, 2], s, rng) * cost_factor[k, month]

@@ -25,9 +25,9 @@ from nkescape.simulate.kernel import (
     ACTIVE,
     DESTINATION,
     HIDING,
-    REPATRIATED,
     SAFETY,
     Chunk,
+    hiding_capture,
     leg_end,
 )
 from nkescape.simulate.model import JourneyModel, journey_model
@@ -53,6 +53,8 @@ class Policy:
     safe: NDArray[np.bool_]
     wait_hazard: NDArray[np.float64]  # per place: -log survival per day of hiding
     wait_cost: NDArray[np.float64]  # per place: US$ per day of hiding, whole group
+    p_killed: NDArray[np.float64]  # per place: caught there -> killed (its country's policy)
+    p_back: NDArray[np.float64]  # per place: caught there -> sent back, the killed included
 
 
 def adaptive_policy(atlas: Atlas, query: Query) -> Policy:
@@ -94,6 +96,9 @@ def adaptive_policy(atlas: Atlas, query: Query) -> Policy:
     n_route = max(1, int(sum(brokered[j] for j in route)))
     model = replace(model, betrayal=model.betrayal * brokered.sum() / n_route)
     net = build_network(atlas, query).network
+    # A leg's capture figures are those of the country it starts from: the place's own.
+    p_killed, p_back = np.zeros(c.n_places), np.zeros(c.n_places)
+    p_killed[c.leg_from], p_back[c.leg_from] = model.p_killed, model.p_back
     return Policy(
         move=move,
         model=model,
@@ -103,6 +108,8 @@ def adaptive_policy(atlas: Atlas, query: Query) -> Policy:
         safe=net.safe,
         wait_hazard=net.wait_risk_per_day,
         wait_cost=net.wait_cost_per_day,
+        p_killed=p_killed,
+        p_back=p_back,
     )
 
 
@@ -164,7 +171,11 @@ def run_adaptive_chunk(
         )
         cost[waits] += (nxt - t[waits]) * policy.wait_cost[place[waits]]
         t[waits] = nxt
-        status[waits[found]] = REPATRIATED
+        caught = waits[found]
+        if caught.size:
+            status[caught] = hiding_capture(
+                rng, caught.size, policy.p_killed[place[caught]], policy.p_back[place[caught]]
+            )
         go = a[mv >= 0]
         if go.size == 0:
             continue

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from nkescape.atlas.estimate import scale_odds
 from nkescape.simulate.model import JourneyModel
 
-__all__ = ["OUTCOMES", "Chunk", "run_chunk"]
+__all__ = ["OUTCOMES", "Chunk", "hiding_capture", "leg_end", "run_chunk"]
 
 OUTCOMES = ("reached-destination", "reached-safety", "repatriated", "in-hiding", "dead")
 ACTIVE, DESTINATION, SAFETY, REPATRIATED, HIDING, DEAD = -1, 0, 1, 2, 3, 4
@@ -67,9 +67,14 @@ def leg_end(
     p_killed: NDArray[np.float64] | float,
     p_back: NDArray[np.float64] | float,
     p_embassy: NDArray[np.float64] | float,
+    going: NDArray[np.bool_] | None = None,
 ) -> LegEnd:
     """Draw captures, betrayal (``betrayal``: robbed, turned in, sold, per journey or one row)
-    and the caught-country policy's outcome for each journey on a leg; shared by both kernels."""
+    and the caught-country policy's outcome for each journey on a leg; shared by both kernels.
+
+    ``going``: which journeys set out on the leg (default all). The others (found while waiting
+    for it, or stranded because it never opens) are neither caught on it nor betrayed on it, and
+    get no outcome draw."""
     n = len(p_caught)
     caught = rng.random(n) < p_caught
     robbed, turned, sold = (betrayal[..., i] for i in range(3))
@@ -78,6 +83,9 @@ def leg_end(
         u = rng.random(n)
         betrayed = (u < robbed) | ((u >= robbed + turned) & (u < robbed + turned + sold))
         caught |= (u >= robbed) & (u < robbed + turned)
+    if going is not None:
+        caught &= going
+        betrayed &= going
     # Only the caught need an outcome draw; the others keep v = 1, above every threshold.
     v = np.ones(n)
     v[caught] = rng.random(int(caught.sum()))
@@ -86,6 +94,24 @@ def leg_end(
     embassy = caught & ~killed & ~sent_back & (v < np.add(p_back, p_embassy))
     released = caught & ~killed & ~sent_back & ~embassy
     return LegEnd(betrayed, killed, sent_back, embassy, released)
+
+
+def hiding_capture(
+    rng: np.random.Generator,
+    n: int,
+    p_killed: NDArray[np.float64] | float,
+    p_back: NDArray[np.float64] | float,
+) -> NDArray[np.int8]:
+    """The status of ``n`` journeys found while hiding in a country whose policy kills a share
+    ``p_killed`` of those it catches and sends back (killed included) a share ``p_back``.
+
+    The daily risk of hiding (``JourneyModel.wait_hazard``, the planner's) is of a capture that
+    ends in a return or a death, so that policy decides only between the two: the killed's
+    share of the returned and killed. Nobody found is handed to an embassy or released."""
+    out = np.full(n, REPATRIATED, dtype=np.int8)
+    if np.any(np.greater(p_killed, 0)):
+        out[rng.random(n) * p_back < p_killed] = DEAD
+    return out
 
 
 def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
@@ -113,12 +139,13 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
         later = off > 0
         ta[later] = ms[np.minimum(idx[later] + off[later], last)]
         waited = ta - t[a]
-        # Draws that cannot change anything are skipped: no one waited, nobody can betray.
+        cost[a] += waited * model.wait_cost[k]
+        # Draws that cannot change anything are skipped: no one waited, nobody can betray. A
+        # journey stranded by a leg that never opens is not at risk of capture at all.
         if model.wait_hazard[k] > 0 and waited.any():
-            cost[a] += waited * model.wait_cost[k]
             found = rng.random(a.size) < -np.expm1(-model.wait_hazard[k] * waited)
+            found &= ~never
         else:
-            cost[a] += waited * model.wait_cost[k]
             found = np.zeros(a.size, dtype=bool)
         month = (start0 + month_index(ta)) % 12
 
@@ -126,15 +153,25 @@ def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
         c = _draw(model.cost[k], rng, a.size) * model.cost_factor[k, month]
         p = _draw(model.p_int[k], rng, a.size)
         p = scale_odds(p, model.odds_factor[k, month])
+        stays = found | never  # did not set out on the leg
         end = leg_end(
-            rng, p, model.betrayal[k], model.p_killed[k], model.p_back[k], model.p_embassy[k]
+            rng,
+            p,
+            model.betrayal[k],
+            model.p_killed[k],
+            model.p_back[k],
+            model.p_embassy[k],
+            going=~stays,
         )
         embassy, released = end.embassy, end.released
         new_status = end.status()
-        new_status[found] = REPATRIATED
         new_status[never] = HIDING
+        if found.any():
+            new_status[found] = hiding_capture(
+                rng, int(found.sum()), model.p_killed[k], model.p_back[k]
+            )
         stopped = new_status != ACTIVE
-        cost[a] += np.where(found | never, 0.0, c)
+        cost[a] += np.where(stays, 0.0, c)
         t[a] = (
             ta
             + np.where(stopped & ~embassy, 0.0, d)
