@@ -143,7 +143,7 @@ def test_small_calibration_on_a_dask_local_cluster(inputs: FlowInputs, tmp_path:
         train_until=2015,
         seed=2,
         chains=2,
-        walkers=26,
+        walkers=30,
         steps=12,
         generations=4,
         scheduler=None,
@@ -166,7 +166,7 @@ def test_fit_years_never_include_the_covid_years() -> None:
 def test_quick_fit_meets_the_targets(inputs: FlowInputs) -> None:
     observed = load_arrivals()
     post = fit_flows(
-        inputs, observed, seed=1, chains=1, walkers=26, steps=150, generations=120, scheduler="sync"
+        inputs, observed, seed=1, chains=1, walkers=30, steps=150, generations=120, scheduler="sync"
     )
     report = report_fit(inputs, observed, post, draws=300, seed=1)
     assert report.mape < 15.0

@@ -2,8 +2,7 @@
 
 The model gives the expected arrivals of each year, so the likelihood is explicit: yearly totals
 are negative binomial around the model (coefficient of variation ``dispersion``) and the women
-among them beta-binomial around the model's share (concentration 1 / ``dispersion``^2, so the
-share's standard deviation is about ``dispersion`` x sqrt(share x (1 - share))).
+among them beta-binomial around the model's share (concentration 1 / ``share_dispersion``^2).
 With a likelihood in hand, an ensemble MCMC (emcee) gives the exact posterior where ABC would
 give an approximation, and needs no summary statistics or tolerance schedule. Each chain finds
 the posterior's mode by differential evolution and starts emcee from a small ball around it;
@@ -138,7 +137,8 @@ def log_likelihood(
         share = np.clip(women[:, cols] / mu[:, cols], 1e-6, 1 - 1e-6)
         # One spread for both: a separate one for the share (tried) fits the shares tighter
         # only by loosening the totals, and the model cannot follow both (docs/design.md).
-        a, b = share * r, (1 - share) * r
+        conc = 1 / x[:, inputs.config.index("share_dispersion")][:, None] ** 2
+        a, b = share * conc, (1 - share) * conc
         ll += (
             gammaln(f + a)
             + gammaln(nn - f + b)

@@ -265,6 +265,8 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
     catch_scale = col["hiding_catch_scale"][:, None] * np.stack(
         [np.ones(k), col["men_catch_ratio"]], axis=1
     )
+    # Men's rate of setting out from China relative to women's.
+    onward_sex = np.stack([np.ones(k), 1 / col["women_onward_ratio"]], axis=1)
     catch = inputs.hide_catch[None, :] * np.exp(log_repat) * china_back[None, :]  # (K, T), women
     ngo_share = cfg.ngo_share
     price_term = (1 - ngo_share) * (np.exp(log_onward_price) * fees[None, :]) ** -eps + (
@@ -300,7 +302,7 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         crossed = tries * (1 - cross_fail[t])
         hidden += crossed
         c = catch[:, t, None] * catch_scale
-        o = (onward[:, t] * pull_t)[:, None]
+        o = (onward[:, t] * pull_t)[:, None] * onward_sex
         leave = -np.expm1(-(c + o))
         total = np.maximum(c + o, _TINY)
         caught = hidden * leave * c / total

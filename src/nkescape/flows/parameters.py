@@ -155,12 +155,14 @@ _PARAMETERS = (
     "women_share_trend",
     "hiding_catch_scale",
     "men_catch_ratio",
+    "women_onward_ratio",
     "onward_rate",
     "pull",
     "price_elasticity",
     "risk_response",
     "direct_per_year",
     "dispersion",
+    "share_dispersion",
 )
 
 
