@@ -133,6 +133,13 @@ def _fit(
         f"{meta.get('autocorrelation_steps')} steps, R-hat (largest) {meta.get('r_hat_max')}",
         markup=False,
     )
+    taus = [t for t in meta.get("autocorrelation_steps") or [] if t == t]
+    if taus and posterior.meta.get("steps", 0) < 50 * max(taus):
+        con.print(
+            "note: the chains are shorter than 50 autocorrelation times; "
+            "run with more --steps (e.g. 2000) for a converged posterior",
+            markup=False,
+        )
     con.print("parameters (posterior median, 90% interval):", markup=False)
     for name in posterior.names:
         lo, mid, hi = posterior.interval(name)

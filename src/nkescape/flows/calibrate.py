@@ -12,6 +12,7 @@ independent chains (one Dask task each) are pooled, and R-hat across them is rec
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -246,7 +247,14 @@ def _chain(
     burn = steps // 2
     thin = max(1, (steps - burn) // 50)
     draws = sampler.get_chain(discard=burn, thin=thin, flat=True)
-    tau = sampler.get_autocorr_time(discard=burn, quiet=True) if steps - burn >= 2 else [np.nan]
+    # emcee logs a warning when the chain is short; the time is recorded and printed instead.
+    emcee_log = logging.getLogger("emcee")
+    level = emcee_log.level
+    emcee_log.setLevel(logging.ERROR)
+    try:
+        tau = sampler.get_autocorr_time(discard=burn, quiet=True) if steps > burn + 1 else [np.nan]
+    finally:
+        emcee_log.setLevel(level)
     return _ChainResult(
         draws=np.asarray(draws),
         acceptance=float(np.mean(sampler.acceptance_fraction)),
