@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from nkescape.atlas import AtlasError, bundled_atlas
 from nkescape.cli import app
-from nkescape.flows.analysis import fit_flows, fit_years, report_fit, run_scenario
+from nkescape.flows.analysis import fit_flows, fit_years, prepare, report_fit, run_scenario
 from nkescape.flows.calibrate import (
     Posterior,
     PosteriorError,
@@ -163,16 +163,19 @@ def test_fit_years_never_include_the_covid_years() -> None:
     assert not {2020, 2021, 2022} & set(years)
 
 
-def test_quick_fit_meets_the_targets(inputs: FlowInputs) -> None:
-    observed = load_arrivals()
+def test_quick_fit_meets_the_targets() -> None:
+    # The CLI's quick setting and seed, as the README's `nkescape flows fit` runs it. The targets
+    # are met narrowly and chains do not mix (docs/design.md section 16), so other seeds can miss.
+    _, full, observed = prepare(ATLAS, 2025, seed=1)
     post = fit_flows(
-        inputs, observed, seed=1, chains=1, walkers=30, steps=150, generations=120, scheduler="sync"
+        full, observed, seed=1, chains=2, walkers=32, steps=300, generations=150, scheduler="sync"
     )
-    report = report_fit(inputs, observed, post, draws=300, seed=1)
+    report = report_fit(full, observed, post, seed=1)
     assert report.mape < 15.0
     assert report.coverage >= 0.8
+    assert report.share_gap < 5.0
     scenario = run_scenario(
-        inputs, post, {"china.repatriation": 0.0}, dt.date(2024, 1, 1), 3, draws=100
+        full, post, {"china.repatriation": 0.0}, dt.date(2023, 1, 1), 3, draws=100
     )
     lo, mid, hi = scenario.table["repatriated"]["scenario"]
     assert (lo <= mid).all() and (mid <= hi).all()

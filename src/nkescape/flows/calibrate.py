@@ -183,8 +183,9 @@ def find_mode(
     *,
     seed: int,
     generations: int,
-) -> NDArray[np.float64]:
-    """The posterior's mode (in z), by a vectorised differential-evolution search."""
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The posterior's mode (in z) by a vectorised differential-evolution search, and the final
+    population sorted from best to worst."""
 
     def cost(zt: NDArray[np.float64]) -> NDArray[np.float64]:
         value = -log_posterior(zt.T, inputs, observed, years)
@@ -201,7 +202,8 @@ def find_mode(
         vectorized=True,
         updating="deferred",
     )
-    return np.asarray(result.x)
+    order = np.argsort(result.population_energies)
+    return np.asarray(result.x), np.asarray(result.population)[order]
 
 
 @dataclass(frozen=True)
@@ -228,14 +230,17 @@ def _chain(
     """
     import emcee  # type: ignore[import-untyped]
 
-    start = find_mode(inputs, observed, years, seed=seed, generations=generations)
+    start, population = find_mode(inputs, observed, years, seed=seed, generations=generations)
     rng = np.random.default_rng(seed)
     ndim = len(start)
     bounds = _bounds(inputs)
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
-    # A ball a thousandth of the search box wide: the ensemble spreads out from it in the burn-in.
-    p0 = start[None, :] + (hi - lo)[None, :] * 1e-3 * rng.standard_normal((walkers, ndim))
+    # The walkers start on the search's best members: already spread over the region the data
+    # allow, so the burn-in explores it instead of expanding out of one point. A small jitter
+    # keeps them distinct where the search's population has collapsed.
+    p0 = population[np.arange(walkers) % len(population)]
+    p0 = p0 + (hi - lo)[None, :] * 1e-4 * rng.standard_normal((walkers, ndim))
     p0 = np.clip(p0, lo + 1e-9, hi - 1e-9)
 
     def logp(z: NDArray[np.float64]) -> NDArray[np.float64]:
