@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
 from nkescape.flows.calibrate import Posterior, calibrate, noisy_totals, predictive, run_tasks
-from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
+from nkescape.flows.model import FlowInputs, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import FlowConfig, load_config
 
@@ -217,10 +217,6 @@ class ScenarioReport:
         }
 
 
-def _scenario_chunk(inputs: FlowInputs, x: NDArray[np.float64]) -> FlowRun:
-    return run_flows(inputs, x)
-
-
 def run_scenario(
     inputs: FlowInputs,
     posterior: Posterior,
@@ -251,7 +247,7 @@ def run_scenario(
     x = posterior.samples[rng.choice(n, size=min(draws, n), replace=False)]
     chunks = np.array_split(x, 2)
     tasks = [(inp, c) for inp in (inputs, changed) for c in chunks if len(c)]
-    runs = run_tasks(_scenario_chunk, tasks, scheduler=scheduler)
+    runs = run_tasks(run_flows, tasks, scheduler=scheduler)
     half = len(runs) // 2
     arms = {"baseline": runs[:half], "scenario": runs[half:]}
     # Calendar years that hold the scenario's months (a start in June spans years + 1 of them).

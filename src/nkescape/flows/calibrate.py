@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -371,12 +370,3 @@ def noisy_totals(
     r = 1 / cv[:, None] ** 2
     p = r / (r + np.maximum(mu, 1e-9))
     return rng.negative_binomial(np.broadcast_to(r, mu.shape), p).astype(np.float64)
-
-
-def mape(observed: NDArray[np.float64], predicted: NDArray[np.float64]) -> float:
-    """Mean absolute percentage error, in percent."""
-    return float(np.mean(np.abs(predicted - observed) / observed) * 100)
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else float("nan")
