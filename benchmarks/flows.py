@@ -1,9 +1,9 @@
 """Benchmark the flow model: one model run, and a calibration in one process against 2 Dask workers.
 
 Run: ``.venv/bin/python benchmarks/flows.py [--steps N] [--generations N]``. Both calibrations
-run the same work (the same mode search, then 2 chains) in this process, one after the other:
-the chains in turn here (``sync``), then as two tasks on a 2-worker local Dask cluster of
-processes. The mode search runs here in both, so the speed-up is bounded by its share.
+run the same work (the CLI's quick setting: 4 chains, each its own mode search and sampling),
+one after the other: the chains in turn in this process (``sync``), then as four tasks on a
+2-worker local Dask cluster of processes.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import time
 import numpy as np
 
 from nkescape.atlas import bundled_atlas
-from nkescape.flows.analysis import fit_flows, prepare, report_fit
+from nkescape.flows.analysis import QUICK_CHAINS, QUICK_STEPS, fit_flows, prepare, report_fit
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=QUICK_STEPS)
     parser.add_argument("--generations", type=int, default=150)
     parser.add_argument("--walkers", type=int, default=32)
     args = parser.parse_args()
@@ -55,7 +55,7 @@ def main() -> None:
             inputs,
             observed,
             seed=1,
-            chains=2,
+            chains=QUICK_CHAINS,
             walkers=args.walkers,
             steps=args.steps,
             generations=args.generations,

@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 
 from nkescape.atlas import AtlasError, bundled_atlas
 from nkescape.cli import app
-from nkescape.flows.analysis import fit_flows, fit_years, prepare, report_fit, run_scenario
+from nkescape.flows.analysis import (
+    QUICK_CHAINS,
+    QUICK_STEPS,
+    fit_flows,
+    fit_years,
+    prepare,
+    report_fit,
+    run_scenario,
+)
 from nkescape.flows.calibrate import (
     Posterior,
     PosteriorError,
@@ -164,11 +172,18 @@ def test_fit_years_never_include_the_covid_years() -> None:
 
 
 def test_quick_fit_meets_the_targets() -> None:
-    # The CLI's quick setting and seed, as the README's `nkescape flows fit` runs it. The targets
-    # are met narrowly and chains do not mix (docs/design.md section 16), so other seeds can miss.
+    # The CLI's quick setting and seed, as the README's `nkescape flows fit` runs it (chains on
+    # local processes; each chain's seed is fixed, so the scheduler does not change the draws).
+    # Seeds 2-4 meet the targets too (docs/design.md section 16), but narrowly.
     _, full, observed = prepare(ATLAS, 2025, seed=1)
     post = fit_flows(
-        full, observed, seed=1, chains=2, walkers=32, steps=300, generations=150, scheduler="sync"
+        full,
+        observed,
+        seed=1,
+        chains=QUICK_CHAINS,
+        walkers=32,
+        steps=QUICK_STEPS,
+        generations=150,
     )
     report = report_fit(full, observed, post, seed=1)
     assert report.mape < 15.0

@@ -15,6 +15,8 @@ from rich.table import Table
 from nkescape.atlas import AtlasError
 from nkescape.cli._common import Overlay, console, fail, load
 from nkescape.flows.analysis import (
+    QUICK_CHAINS,
+    QUICK_STEPS,
     SCORE_YEARS,
     FitReport,
     fit_flows,
@@ -161,8 +163,8 @@ def _fit(
 def fit_command(
     train_until: Annotated[int, typer.Option("--train-until", help="Last year to fit.")] = 2019,
     seed: Seed = 1,
-    chains: Chains = 2,
-    steps: Steps = 300,
+    chains: Chains = QUICK_CHAINS,
+    steps: Steps = QUICK_STEPS,
     walkers: Walkers = 32,
     generations: Generations = 150,
     scheduler: Scheduler = None,
@@ -190,8 +192,8 @@ def fit_command(
 def backtest_command(
     train_until: Annotated[int, typer.Option("--train-until", help="Last year to fit.")] = 2015,
     seed: Seed = 1,
-    chains: Chains = 2,
-    steps: Steps = 300,
+    chains: Chains = QUICK_CHAINS,
+    steps: Steps = QUICK_STEPS,
     walkers: Walkers = 32,
     generations: Generations = 150,
     scheduler: Scheduler = None,
