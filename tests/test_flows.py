@@ -86,6 +86,20 @@ def test_broken_parameters_file_names_line_and_field(tmp_path: Path) -> None:
     assert text.splitlines()[int(line.split(":")[1]) - 1].strip().startswith("source")
 
 
+def test_a_broken_stock_estimate_names_line_and_field(tmp_path: Path) -> None:
+    text = PARAMETERS_FILE.read_text()
+    good, swapped = "    low: 10000\n    high: 300000\n", "    low: 300000\n    high: 10000\n"
+    assert good in text
+    text = text.replace(good, swapped, 1)
+    bad = tmp_path / "parameters.yaml"
+    bad.write_text(text)
+    with pytest.raises(AtlasError) as err:
+        load_config(ATLAS, bad)
+    (problem,) = err.value.problems
+    assert "stock_estimates.0" in str(problem) and "low must not be above high" in str(problem)
+    assert text.splitlines()[int(str(problem).split(":")[1]) - 1].strip() == "- year: 2002"
+
+
 def test_rows_of_theta_run_independently(inputs: FlowInputs) -> None:
     x = prior_medians()
     other = x.copy()
@@ -327,3 +341,23 @@ def test_a_posterior_calibrates_the_atlas_for_plan_and_simulate(tmp_path: Path) 
     assert cost[1] > cost[0]  # the 2023 law's price factor moved to the top of its range
     bad = runner.invoke(app, ["plan", "--from", "hyesan", "--parameters", str(tmp_path / "no")])
     assert bad.exit_code == 1 and "cannot read it" in bad.output
+
+
+def test_the_fit_report_sets_the_stock_against_the_published_estimates(
+    inputs: FlowInputs,
+) -> None:
+    x = prior_medians()
+    post = Posterior(CONFIG.names, x[None, :].repeat(3, axis=0), (2000, 2001))
+    report = report_fit(inputs, load_arrivals(), post, draws=3)
+    assert [(r.year, r.measure) for r in report.stock] == [
+        (e.year, e.measure) for e in CONFIG.stock_estimates
+    ]
+    assert {r.measure for r in report.stock} == {"people", "women_share"}
+    years, hiding = run_flows(inputs, x[None, :]).yearly("hiding")
+    for r in report.stock:
+        at = hiding[0, :, int(np.flatnonzero(years == r.year)[0])]
+        want = at.sum() if r.measure == "people" else at[0] / at.sum()
+        assert r.median == pytest.approx(want, rel=1e-9)
+        assert r.low <= r.median <= r.high
+        assert r.inside == (r.published[0] <= r.median <= r.published[1])
+    assert len(report.to_json()["stock_in_china"]) == len(report.stock)

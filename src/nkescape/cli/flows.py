@@ -26,7 +26,7 @@ from nkescape.flows.analysis import (
 )
 from nkescape.flows.calibrate import PosteriorError, load_posterior
 from nkescape.flows.model import SCENARIO_KEYS
-from nkescape.report.flows import write_fit_report, write_scenario_report
+from nkescape.report.flows import stock_line, write_fit_report, write_scenario_report
 
 app = typer.Typer(
     help="The flow model: yearly escapes and arrivals, fitted, with scenarios.",
@@ -146,6 +146,14 @@ def _fit(
     for name in posterior.names:
         lo, mid, hi = posterior.interval(name)
         con.print(f"  {name}: {mid:.4g} ({lo:.4g}-{hi:.4g})", markup=False)
+    if report.stock:
+        con.print(
+            "North Koreans in China at the end of the year, model (median, 90% interval) "
+            "against published estimates:",
+            markup=False,
+        )
+        for stock in report.stock:
+            con.print("  " + stock_line(stock), markup=False)
     a, b = report.score_years
     print(f"MAPE {a}-{b}: {report.mape:.1f}%")
     print(f"years {a}-{b} inside the 90% interval: {100 * report.coverage:.0f}%")

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
 from nkescape.flows.calibrate import Posterior, calibrate, noisy_totals, predictive, run_tasks
-from nkescape.flows.model import FlowInputs, flow_inputs, run_flows
+from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import FlowConfig, load_config
 
@@ -21,6 +21,7 @@ __all__ = [
     "QUICK_STEPS",
     "FitReport",
     "ScenarioReport",
+    "StockRow",
     "YearRow",
     "fit_flows",
     "prepare",
@@ -60,6 +61,23 @@ class YearRow:
 
 
 @dataclass(frozen=True)
+class StockRow:
+    """The model's North Koreans in China at the end of a year against a published range."""
+
+    year: int
+    measure: str  # "people" or "women_share"
+    published: tuple[float, float]
+    source: tuple[str, ...]
+    median: float
+    low: float
+    high: float
+
+    @property
+    def inside(self) -> bool:
+        return self.published[0] <= self.median <= self.published[1]
+
+
+@dataclass(frozen=True)
 class FitReport:
     rows: tuple[YearRow, ...]
     posterior: Posterior
@@ -68,6 +86,7 @@ class FitReport:
     share_gap: float  # largest |observed - model| women's share, in points, from SHARE_FROM
     share_year: int
     score_years: tuple[int, int]
+    stock: tuple[StockRow, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -94,6 +113,19 @@ class FitReport:
                     "fitted": r.fitted,
                 }
                 for r in self.rows
+            ],
+            "stock_in_china": [
+                {
+                    "year": r.year,
+                    "measure": r.measure,
+                    "published_low": r.published[0],
+                    "published_high": r.published[1],
+                    "source": list(r.source),
+                    "median": round(r.median, 4),
+                    "low": round(r.low, 4),
+                    "high": round(r.high, 4),
+                }
+                for r in self.stock
             ],
             "meta": self.posterior.meta,
         }
@@ -192,7 +224,27 @@ def report_fit(
         if r.women_observed is not None and SHARE_FROM <= r.year <= score_years[1]
     ]
     gap, gap_year = max(gaps) if gaps else (float("nan"), 0)
-    return FitReport(tuple(rows), posterior, mape, coverage, gap, gap_year, score_years)
+    return FitReport(
+        tuple(rows), posterior, mape, coverage, gap, gap_year, score_years, _stock_rows(inputs, run)
+    )
+
+
+def _stock_rows(inputs: FlowInputs, run: FlowRun) -> tuple[StockRow, ...]:
+    """The model's stock in China (December, 90% interval over the posterior draws) in each
+    year with a published estimate."""
+    years, hiding = run.yearly("hiding")  # (K, 2, Y)
+    rows = []
+    for est in inputs.config.stock_estimates:
+        if est.year not in years:
+            continue
+        at = hiding[:, :, int(np.flatnonzero(years == est.year)[0])]
+        people = at.sum(axis=1)
+        value = people if est.measure == "people" else at[:, 0] / np.maximum(people, 1e-9)
+        lo, mid, hi = np.quantile(value, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
+        rows.append(
+            StockRow(est.year, est.measure, (est.low, est.high), est.source, float(mid), lo, hi)
+        )
+    return tuple(rows)
 
 
 @dataclass(frozen=True)

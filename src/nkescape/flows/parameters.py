@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nkescape.atlas import Atlas, AtlasError, Estimate, Problem
 from nkescape.atlas._yaml import read_yaml
 
-__all__ = ["PARAMETERS_FILE", "FlowConfig", "Prior", "load_config"]
+__all__ = ["PARAMETERS_FILE", "FlowConfig", "Prior", "StockEstimate", "load_config"]
 
 PARAMETERS_FILE = Path(__file__).parent / "data" / "parameters.yaml"
 _Z90 = 1.2815515655446004  # standard normal 90% quantile
@@ -68,8 +68,26 @@ class _ParamSpec(_Strict):
     note: str
 
 
+class _StockSpec(_Strict):
+    year: int
+    measure: Literal["people", "women_share"] = "people"
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+    source: tuple[str, ...] = Field(min_length=1)
+    note: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _StockSpec:
+        if not self.low <= self.high:
+            raise ValueError("low must not be above high")
+        if self.measure == "women_share" and self.high >= 1:
+            raise ValueError("a women_share range must lie below 1")
+        return self
+
+
 class _File(_Strict):
     settings: dict[str, _Setting]
+    stock_estimates: tuple[_StockSpec, ...] = ()
     parameters: tuple[_ParamSpec, ...] = Field(min_length=1)
 
 
@@ -119,6 +137,18 @@ class Prior:
 
 
 @dataclass(frozen=True)
+class StockEstimate:
+    """A published range for North Koreans in China at the end of ``year``: their number, or
+    the share of women among them."""
+
+    year: int
+    measure: str  # "people" or "women_share"
+    low: float
+    high: float
+    source: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FlowConfig:
     """Settings and priors of the flow model, checked against the atlas."""
 
@@ -130,6 +160,7 @@ class FlowConfig:
     direct_women_share: float
     priors: tuple[Prior, ...]
     file: str
+    stock_estimates: tuple[StockEstimate, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -235,28 +266,28 @@ def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
                 f"{', '.join(extra) or 'none'}; duplicated ones count once)",
             )
         )
-    for i, p in enumerate(spec.parameters):
-        for ref in p.source:
-            if ref not in atlas.sources:
-                found.append(
-                    Problem(
-                        name,
-                        at("parameters", i, "source"),
-                        f"parameters[{p.id}].source",
-                        f"unknown source {ref!r} (add it to the atlas's sources)",
-                    )
-                )
-    for key, s in spec.settings.items():
-        for ref in s.source:
-            if ref not in atlas.sources:
-                found.append(
-                    Problem(
-                        name,
-                        at("settings", key, "source"),
-                        f"settings.{key}.source",
-                        f"unknown source {ref!r} (add it to the atlas's sources)",
-                    )
-                )
+    cited: list[tuple[tuple[Any, ...], str, tuple[str, ...]]] = [
+        *(
+            (("parameters", i, "source"), f"parameters[{p.id}].source", p.source)
+            for i, p in enumerate(spec.parameters)
+        ),
+        *(
+            (("stock_estimates", i, "source"), f"stock_estimates[{e.year}].source", e.source)
+            for i, e in enumerate(spec.stock_estimates)
+        ),
+        *(
+            (("settings", key, "source"), f"settings.{key}.source", v.source)
+            for key, v in spec.settings.items()
+        ),
+    ]
+    for where, field, refs in cited:
+        found.extend(
+            Problem(
+                name, at(*where), field, f"unknown source {ref!r} (add it to the atlas's sources)"
+            )
+            for ref in refs
+            if ref not in atlas.sources
+        )
     if settings.get("hide_at") is not None and settings["hide_at"] not in atlas.places:
         found.append(
             Problem(
@@ -290,7 +321,10 @@ def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
         raise AtlasError(found)
     order = {k: j for j, k in enumerate(_PARAMETERS)}
     priors.sort(key=lambda pr: order[pr.id])
-    return FlowConfig(priors=tuple(priors), file=name, **settings)
+    stocks = tuple(
+        StockEstimate(e.year, e.measure, e.low, e.high, e.source) for e in spec.stock_estimates
+    )
+    return FlowConfig(priors=tuple(priors), file=name, stock_estimates=stocks, **settings)
 
 
 def _prior(atlas: Atlas, p: _ParamSpec) -> Prior:

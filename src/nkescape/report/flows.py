@@ -11,7 +11,7 @@ mpl.use("Agg")  # headless: no display, no network, files only
 import matplotlib.pyplot as plt
 import numpy as np
 
-from nkescape.flows.analysis import FitReport, ScenarioReport
+from nkescape.flows.analysis import FitReport, ScenarioReport, StockRow
 
 __all__ = ["plot_fit", "plot_scenario", "plot_women", "write_fit_report", "write_scenario_report"]
 
@@ -102,6 +102,19 @@ def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     return path
 
 
+def stock_line(row: StockRow) -> str:
+    """One line: the model's stock in China in a year against the published range."""
+    if row.measure == "women_share":
+        what = f"{row.year}, women's share: {100 * row.median:.0f}% "
+        what += f"({100 * row.low:.0f}-{100 * row.high:.0f}%)"
+        published = f"{100 * row.published[0]:.0f}-{100 * row.published[1]:.0f}%"
+    else:
+        what = f"{row.year}: {row.median:,.0f} ({row.low:,.0f}-{row.high:,.0f})"
+        published = f"{row.published[0]:,.0f}-{row.published[1]:,.0f}"
+    verdict = "inside" if row.inside else "outside"
+    return f"{what}; published {published} ({', '.join(row.source)}): {verdict}"
+
+
 def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) -> list[Path]:
     """``fit.png``, ``women.png`` and ``report.md`` tying them together."""
     out.mkdir(parents=True, exist_ok=True)
@@ -147,6 +160,13 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
             f"| {r.year}{mark} | {obs} | {r.median:.0f} | {r.low:.0f}-{r.high:.0f} | {wo} | "
             f"{100 * r.women_model:.0f}% |"
         )
+    if report.stock:
+        lines += [
+            "",
+            "## North Koreans in China (end of year), model against published estimates",
+            "",
+            *(f"- {stock_line(r)}" for r in report.stock),
+        ]
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [fit, women, md]
