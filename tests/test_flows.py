@@ -349,15 +349,13 @@ def test_the_fit_report_sets_the_stock_against_the_published_estimates(
     x = prior_medians()
     post = Posterior(CONFIG.names, x[None, :].repeat(3, axis=0), (2000, 2001))
     report = report_fit(inputs, load_arrivals(), post, draws=3)
-    assert [(r.year, r.measure) for r in report.stock] == [
-        (e.year, e.measure) for e in CONFIG.stock_estimates
-    ]
-    assert {r.measure for r in report.stock} == {"people", "women_share"}
+    assert [r.estimate for r in report.stock] == list(CONFIG.stock_estimates)
+    assert {r.estimate.measure for r in report.stock} == {"people", "women_share"}
     years, hiding = run_flows(inputs, x[None, :]).yearly("hiding")
     for r in report.stock:
-        at = hiding[0, :, int(np.flatnonzero(years == r.year)[0])]
-        want = at.sum() if r.measure == "people" else at[0] / at.sum()
+        at = hiding[0, :, int(np.flatnonzero(years == r.estimate.year)[0])]
+        want = at.sum() if r.estimate.measure == "people" else at[0] / at.sum()
         assert r.median == pytest.approx(want, rel=1e-9)
         assert r.low <= r.median <= r.high
-        assert r.inside == (r.published[0] <= r.median <= r.published[1])
+        assert r.inside == (r.estimate.low <= r.median <= r.estimate.high)
     assert len(report.to_json()["stock_in_china"]) == len(report.stock)

@@ -14,7 +14,7 @@ from nkescape.atlas import Atlas
 from nkescape.flows.calibrate import Posterior, calibrate, noisy_totals, predictive, run_tasks
 from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
-from nkescape.flows.parameters import FlowConfig, load_config
+from nkescape.flows.parameters import FlowConfig, StockEstimate, load_config
 
 __all__ = [
     "QUICK_CHAINS",
@@ -64,17 +64,14 @@ class YearRow:
 class StockRow:
     """The model's North Koreans in China at the end of a year against a published range."""
 
-    year: int
-    measure: str  # "people" or "women_share"
-    published: tuple[float, float]
-    source: tuple[str, ...]
+    estimate: StockEstimate
     median: float
     low: float
     high: float
 
     @property
     def inside(self) -> bool:
-        return self.published[0] <= self.median <= self.published[1]
+        return self.estimate.low <= self.median <= self.estimate.high
 
 
 @dataclass(frozen=True)
@@ -116,11 +113,11 @@ class FitReport:
             ],
             "stock_in_china": [
                 {
-                    "year": r.year,
-                    "measure": r.measure,
-                    "published_low": r.published[0],
-                    "published_high": r.published[1],
-                    "source": list(r.source),
+                    "year": r.estimate.year,
+                    "measure": r.estimate.measure,
+                    "published_low": r.estimate.low,
+                    "published_high": r.estimate.high,
+                    "source": list(r.estimate.source),
                     "median": round(r.median, 4),
                     "low": round(r.low, 4),
                     "high": round(r.high, 4),
@@ -240,10 +237,8 @@ def _stock_rows(inputs: FlowInputs, run: FlowRun) -> tuple[StockRow, ...]:
         at = hiding[:, :, int(np.flatnonzero(years == est.year)[0])]
         people = at.sum(axis=1)
         value = people if est.measure == "people" else at[:, 0] / np.maximum(people, 1e-9)
-        lo, mid, hi = np.quantile(value, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2])
-        rows.append(
-            StockRow(est.year, est.measure, (est.low, est.high), est.source, float(mid), lo, hi)
-        )
+        lo, mid, hi = np.quantile(value, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]).tolist()
+        rows.append(StockRow(est, mid, lo, hi))
     return tuple(rows)
 
 

@@ -104,15 +104,16 @@ def plot_scenario(report: ScenarioReport, path: Path) -> Path:
 
 def stock_line(row: StockRow) -> str:
     """One line: the model's stock in China in a year against the published range."""
-    if row.measure == "women_share":
-        what = f"{row.year}, women's share: {100 * row.median:.0f}% "
+    est = row.estimate
+    if est.measure == "women_share":
+        what = f"{est.year}, women's share: {100 * row.median:.0f}% "
         what += f"({100 * row.low:.0f}-{100 * row.high:.0f}%)"
-        published = f"{100 * row.published[0]:.0f}-{100 * row.published[1]:.0f}%"
+        published = f"{100 * est.low:.0f}-{100 * est.high:.0f}%"
     else:
-        what = f"{row.year}: {row.median:,.0f} ({row.low:,.0f}-{row.high:,.0f})"
-        published = f"{row.published[0]:,.0f}-{row.published[1]:,.0f}"
+        what = f"{est.year}: {row.median:,.0f} ({row.low:,.0f}-{row.high:,.0f})"
+        published = f"{est.low:,.0f}-{est.high:,.0f}"
     verdict = "inside" if row.inside else "outside"
-    return f"{what}; published {published} ({', '.join(row.source)}): {verdict}"
+    return f"{what}; published {published} ({', '.join(est.source)}): {verdict}"
 
 
 def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) -> list[Path]:
