@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -117,6 +118,30 @@ def test_nobody_arrives_who_did_not_leave(inputs: FlowInputs) -> None:
     assert run.arrivals.sum() <= run.departures.sum()
     x[CONFIG.index("exit_rate")] = 0.0
     assert run_flows(inputs, x[None, :]).arrivals.sum() == 0.0
+
+
+def test_the_2004_airlift_takes_its_people_from_hiding_to_arrival(inputs: FlowInputs) -> None:
+    effect = ATLAS.events["vietnam-airlift"].effects[0]
+    assert effect.people_moved is not None
+    lift = np.flatnonzero(inputs.moved)
+    assert (inputs.months[lift] - 2004 * 12).tolist() == [6, 7]  # July and August
+    np.testing.assert_allclose(inputs.moved[lift].sum(), effect.people_moved.central)
+    x = prior_medians()[None, :]
+    x[0, CONFIG.index("exit_rate")] *= 20  # enough people in hiding for the whole airlift
+    run = run_flows(inputs, x)
+    without = run_flows(dataclasses.replace(inputs, moved=np.zeros_like(inputs.moved)), x)
+    assert without.hiding.sum(axis=1)[0, lift[0]] > inputs.moved.sum()
+    arrivals = run.arrivals.sum(axis=1)[0] - without.arrivals.sum(axis=1)[0]
+    hiding = run.hiding.sum(axis=1)[0] - without.hiding.sum(axis=1)[0]
+    july = lift[0]
+    np.testing.assert_array_equal(arrivals[:july], 0.0)
+    np.testing.assert_allclose(arrivals[july], inputs.moved[july], rtol=1e-9)
+    np.testing.assert_allclose(hiding[july], -inputs.moved[july], rtol=1e-9)
+    # Nobody is counted twice: those lifted do not arrive again later.
+    assert arrivals.sum() <= inputs.moved.sum() * (1 + 1e-9)
+    # With fewer in hiding than the airlift took, it takes those there are.
+    few = run_flows(inputs, prior_medians()[None, :])
+    assert few.hiding.min() >= 0.0
 
 
 def test_covid_collapse_comes_from_events_at_prior_medians(inputs: FlowInputs) -> None:

@@ -194,8 +194,8 @@ def _non_negative(e: Estimate) -> Estimate:
     # A lognormal estimate is positive by construction; points and ranges are checked here.
     if e.shape != "lognormal" and e.bounds[0] < 0:
         raise ValueError(
-            f"expected a quantity >= 0, got {e.format()} (durations, costs and distances "
-            "cannot be negative)"
+            f"expected a quantity >= 0, got {e.format()} (durations, costs, distances and "
+            "numbers of people cannot be negative)"
         )
     return e
 
@@ -225,5 +225,6 @@ def _factor(e: Estimate) -> Estimate:
 Days = Annotated[Estimate, AfterValidator(_non_negative)]
 Usd = Annotated[Estimate, AfterValidator(_non_negative)]
 Km = Annotated[Estimate, AfterValidator(_non_negative)]
+People = Annotated[Estimate, AfterValidator(_non_negative)]
 Probability = Annotated[Estimate, AfterValidator(_probability)]
 Factor = Annotated[Estimate, AfterValidator(_factor)]

@@ -16,6 +16,7 @@ from nkescape.atlas.estimate import (
     Factor,
     Frozen,
     Km,
+    People,
     Probability,
     Slug,
     SourceRefs,
@@ -343,6 +344,9 @@ class EventEffect(Frozen):
     cost_factor: Factor | None = None
     outflow_factor: Factor | None = None
     repatriation_factor: Factor | None = None
+    # People taken out in one operation while the event holds (an airlift): the flow model
+    # moves them from hiding in China to arrival, spread over the event's months.
+    people_moved: People | None = None
     note: str
 
     @model_validator(mode="after")

@@ -9,7 +9,8 @@ outflow factors) x broker prices ^ -elasticity, of which the river crossing stop
 a share (the atlas's crossing legs in that month). In China people are caught (the atlas's
 hiding risk, scaled) or set out onward at a rate pulled up by the people already in the South
 and following the chance of getting through (the simulated transit); journeys end in arrival
-after the simulated lag, repatriation, death, or a return to hiding.
+after the simulated lag, repatriation, death, or a return to hiding. One-off operations (the 2004
+airlift from Vietnam, an event's ``people_moved``) take people from hiding straight to arrival.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class FlowInputs:
     repat_active: NDArray[np.float64]
     repat_range: NDArray[np.float64]
     hide_catch: NDArray[np.float64]  # (T,) monthly hazard of being caught and sent back
+    moved: NDArray[np.float64]  # (T,) people taken out at once (airlifts), from hiding to arrival
     arrive_ref: float  # transit success in the legs' own era, the level departures are set at
     scenario: dict[str, float] = field(default_factory=dict)
     scenario_from: int = 0  # month index from which the scenario holds
@@ -189,6 +191,14 @@ def flow_inputs(
         if policy is not None and policy.hiding is not None:
             daily = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, "CN", d.year)
             hide[i] = -np.log1p(-daily) * _DAYS_PER_MONTH
+    moved = np.zeros(n)
+    for event in atlas.events.values():
+        for effect in event.effects:
+            if effect.people_moved is None:
+                continue
+            active = np.array([event.active(d) for d in days])
+            if active.any():
+                moved[active] += effect.people_moved.central / active.sum()
     years = np.array([d.year for d in days])
     # The legs' figures come from sources of 2007-2017 (events.yaml): departure rates are set
     # against the chance of getting through in those years.
@@ -208,6 +218,7 @@ def flow_inputs(
         repat_active=rp_a,
         repat_range=rp_r,
         hide_catch=hide,
+        moved=moved,
         arrive_ref=max(ref, _TINY),
     )
 
@@ -312,7 +323,12 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         got = out * arrive[t]
         pipe[:, :, lag_lo[t]] += got * (1 - lag_frac[t])
         pipe[:, :, lag_lo[t] + 1] += got * lag_frac[t]
-        now = pipe[:, :, 0] + direct_sex
+        # An airlift takes people who had gathered over months; they come out of those
+        # hiding, in the sexes' proportions there, and arrive at once.
+        in_hiding = np.maximum(hidden.sum(1, keepdims=True), _TINY)
+        lifted = hidden / in_hiding * np.minimum(inputs.moved[t], in_hiding)
+        hidden -= lifted
+        now = pipe[:, :, 0] + direct_sex + lifted
         pipe = np.roll(pipe, -1, axis=2)
         pipe[:, :, -1] = 0.0
         arrivals[:, :, t] = now
