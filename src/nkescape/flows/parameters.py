@@ -157,6 +157,7 @@ class FlowConfig:
     hide_at: str
     onward_channel: str
     ngo_share: float
+    risk_response: float
     direct_women_share: float
     priors: tuple[Prior, ...]
     file: str
@@ -176,6 +177,7 @@ _SETTINGS = {
     "hide_at": str,
     "onward_channel": str,
     "ngo_share": float,
+    "risk_response": float,
     "direct_women_share": float,
 }
 _PARAMETERS = (
@@ -186,11 +188,9 @@ _PARAMETERS = (
     "women_share_trend",
     "hiding_catch_scale",
     "men_catch_ratio",
-    "women_onward_ratio",
     "onward_rate",
     "pull",
     "price_elasticity",
-    "risk_response",
     "direct_per_year",
     "dispersion",
     "share_dispersion",
