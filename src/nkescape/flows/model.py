@@ -322,12 +322,14 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         got = out * arrive[t]
         pipe[:, :, lag_lo[t]] += got * (1 - lag_frac[t])
         pipe[:, :, lag_lo[t] + 1] += got * lag_frac[t]
-        # An airlift takes people who had gathered over months; they come out of those
-        # hiding, in the sexes' proportions there, and arrive at once.
-        in_hiding = np.maximum(hidden.sum(1, keepdims=True), _TINY)
-        lifted = hidden / in_hiding * np.minimum(inputs.moved[t], in_hiding)
-        hidden -= lifted
-        now = pipe[:, :, 0] + direct_sex + lifted
+        now = pipe[:, :, 0] + direct_sex
+        if inputs.moved[t] > 0:
+            # An airlift takes people who had gathered over months; they come out of those
+            # hiding, in the sexes' proportions there, and arrive at once.
+            in_hiding = np.maximum(hidden.sum(1, keepdims=True), _TINY)
+            lifted = hidden / in_hiding * np.minimum(inputs.moved[t], in_hiding)
+            hidden -= lifted
+            now = now + lifted
         pipe = np.roll(pipe, -1, axis=2)
         pipe[:, :, -1] = 0.0
         arrivals[:, :, t] = now
