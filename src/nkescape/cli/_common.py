@@ -31,7 +31,7 @@ Parameters = Annotated[
     typer.Option(
         "--parameters",
         help="A flow-model posterior (from `nkescape flows fit`, e.g. out/flows/posterior.json): "
-        "plan and simulate with China's hiding risk and the events' prices calibrated to it.",
+        "plan and simulate with China's hiding risk calibrated to it.",
         show_default=False,
     ),
 ]

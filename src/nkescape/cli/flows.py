@@ -269,7 +269,7 @@ def scenario_command(
     out: Out = OUT / "scenario",
     as_json: AsJson = False,
 ) -> None:
-    """Project arrivals, repatriations and people hiding in China under a what-if."""
+    """Project arrivals, repatriations and North Koreans in China under a what-if."""
     values = _parse_sets(sets)
     match = re.fullmatch(r"(\d{4})-(\d{1,2})", start)
     if match is None or not 1 <= int(match.group(2)) <= 12:
@@ -319,7 +319,7 @@ def scenario_command(
     for key, label in (
         ("arrivals", "arrivals in South Korea"),
         ("repatriated", "sent back"),
-        ("hiding", "hiding in China, December"),
+        ("hiding", "in China (settled or hiding), December"),
     ):
         table = Table(title=f"{label}: baseline vs {what} (median, 90% interval)")
         for col in ("year", "baseline", "scenario"):

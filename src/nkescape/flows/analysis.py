@@ -68,6 +68,7 @@ class StockRow:
     median: float
     low: float
     high: float
+    settled: float | None = None  # of the people, the median share settled (married, sold...)
 
     @property
     def inside(self) -> bool:
@@ -121,6 +122,7 @@ class FitReport:
                     "median": round(r.median, 4),
                     "low": round(r.low, 4),
                     "high": round(r.high, 4),
+                    "settled_share": None if r.settled is None else round(r.settled, 4),
                 }
                 for r in self.stock
             ],
@@ -230,6 +232,7 @@ def _stock_rows(inputs: FlowInputs, run: FlowRun) -> tuple[StockRow, ...]:
     """The model's stock in China (December, 90% interval over the posterior draws) in each
     year with a published estimate."""
     years, hiding = run.yearly("hiding")  # (K, 2, Y)
+    _, settled = run.yearly("settled")
     rows = []
     for est in inputs.config.stock_estimates:
         if est.year not in years:
@@ -238,7 +241,11 @@ def _stock_rows(inputs: FlowInputs, run: FlowRun) -> tuple[StockRow, ...]:
         people = at.sum(axis=1)
         value = people if est.measure == "people" else at[:, 0] / np.maximum(people, 1e-9)
         lo, mid, hi = np.quantile(value, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]).tolist()
-        rows.append(StockRow(est, mid, lo, hi))
+        share = None
+        if est.measure == "people":
+            at_settled = settled[:, :, int(np.flatnonzero(years == est.year)[0])].sum(axis=1)
+            share = float(np.median(at_settled / np.maximum(people, 1e-9)))
+        rows.append(StockRow(est, mid, lo, hi, share))
     return tuple(rows)
 
 

@@ -2,7 +2,9 @@
 
 The model gives the expected arrivals of each year, so the likelihood is explicit: yearly totals
 are negative binomial around the model (coefficient of variation ``dispersion``) and the women
-among them beta-binomial around the model's share (concentration 1 / ``share_dispersion``^2).
+among them beta-binomial around the model's share (concentration 1 / ``share_dispersion``^2);
+the published estimates of North Koreans in China weigh the model's stock (flat inside each
+range, a half normal of width ``stock_spread`` outside it).
 With a likelihood in hand, an ensemble MCMC (emcee) gives the exact posterior where ABC would
 give an approximation, and needs no summary statistics or tolerance schedule. Each chain finds
 the posterior's mode by differential evolution and starts emcee from a small ball around it;
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +37,7 @@ __all__ = [
     "load_posterior",
     "log_posterior",
     "predictive",
+    "stock_log_weight",
 ]
 
 POSTERIOR_FORMAT = "nkescape-flows-posterior/1"
@@ -111,10 +115,35 @@ def _year_columns(run: FlowRun, years: tuple[int, ...]) -> tuple[NDArray[np.floa
     return total, women
 
 
+def stock_log_weight(inputs: FlowInputs, run: FlowRun, last_year: int) -> NDArray[np.float64]:
+    """(K,) log weight of the model's stock in China against the published estimates up to
+    ``last_year``: 0 inside each range, falling as a half normal outside it."""
+    cfg = inputs.config
+    years, stock = run.yearly("hiding")
+    out = np.zeros(stock.shape[0])
+    for est in cfg.stock_estimates:
+        if est.year > last_year or est.year not in years:
+            continue
+        at = stock[:, :, int(np.flatnonzero(years == est.year)[0])]
+        people = np.maximum(at.sum(axis=1), 1e-9)
+        if est.measure == "women_share":
+            # Shares on the log-odds scale, as numbers on the log scale: a range's ends are
+            # guesses by a factor, not by a fixed margin.
+            share = np.clip(at[:, 0] / people, 1e-9, 1 - 1e-9)
+            value = np.log(share / (1 - share))
+            low, high = (math.log(e / (1 - e)) for e in (est.low, est.high))
+        else:
+            value, low, high = np.log(people), math.log(est.low), math.log(est.high)
+        beyond = np.maximum(low - value, 0) + np.maximum(value - high, 0)
+        out -= 0.5 * (beyond / cfg.stock_spread) ** 2
+    return out
+
+
 def log_likelihood(
     inputs: FlowInputs, observed: Observed, x: NDArray[np.float64], years: tuple[int, ...]
 ) -> NDArray[np.float64]:
-    """(K,) log likelihood of the counts of ``years`` for each parameter row of ``x``."""
+    """(K,) log likelihood of the counts of ``years`` for each parameter row of ``x``, with the
+    published stock estimates up to the last of those years."""
     run = run_flows(inputs, x)
     mu, women = _year_columns(run, years)
     cv = x[:, inputs.config.index("dispersion")][:, None]
@@ -128,6 +157,7 @@ def log_likelihood(
         + r * np.log(r / (r + mu))
         + n * np.log(mu / (r + mu))
     ).sum(axis=1)
+    ll += stock_log_weight(inputs, run, max(years))
     split = [(i, observed.get(y)[1]) for i, y in enumerate(years)]
     have = [(i, f) for i, f in split if f is not None]
     if have:

@@ -1,10 +1,11 @@
 """An atlas with the flow model's posterior written back into it, for the planner and simulator.
 
-Two calibrated parameters are atlas figures in disguise: ``hiding_catch_scale`` scales China's
-daily risk of being found in hiding, and ``event_severity`` places the events' price factors in
-their published ranges. Their posterior 90% intervals replace those estimates (as ranges, cited
-to the calibration and the original sources), so ``plan`` and ``simulate`` run on figures the
-arrival counts support. Everything else in the atlas is unchanged.
+One calibrated parameter is an atlas figure in disguise: ``hiding_catch_scale`` scales China's
+daily risk of being found in hiding. Its posterior 90% interval replaces that estimate (as a
+range, cited to the calibration and the original sources), so ``plan`` and ``simulate`` run on
+a figure the arrival counts support. Everything else in the atlas is unchanged; the events'
+factors keep their published ranges, since the model takes them at a setting, not from the
+counts.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ def _range(low: float, high: float, sources: tuple[str, ...], note: str) -> Esti
 
 
 def calibrated_atlas(atlas: Atlas, posterior: Posterior) -> Atlas:
-    """``atlas`` with China's hiding risk and the events' price factors from ``posterior``."""
+    """``atlas`` with China's hiding risk from ``posterior``."""
     if CALIBRATION_SOURCE not in atlas.sources:
         raise ValueError(f"the atlas has no source {CALIBRATION_SOURCE!r} to cite the calibration")
     q = [(1 - _LEVEL) / 2, (1 + _LEVEL) / 2]
     scale_lo, scale_hi = np.quantile(posterior.column("hiding_catch_scale"), q)
-    sev_lo, sev_hi = np.quantile(posterior.column("event_severity"), q)
 
     policies = dict(atlas.policies)
     for pid, policy in atlas.policies.items():
@@ -56,29 +56,8 @@ def calibrated_atlas(atlas: Atlas, posterior: Posterior) -> Atlas:
         )
         policies[pid] = policy.model_copy(update={"hiding": hiding})
 
-    events = dict(atlas.events)
-    for eid, event in atlas.events.items():
-        effects = []
-        changed = False
-        for effect in event.effects:
-            factor = effect.cost_factor
-            if factor is None or factor.shape == "point":
-                effects.append(effect)
-                continue
-            lo, hi = factor.bounds
-            note = (
-                f"Calibrated: the published range {lo:.3g}-{hi:.3g} at the flow model's "
-                f"event_severity, 90% interval {sev_lo:.2f}-{sev_hi:.2f}."
-            )
-            new = _range(lo + sev_lo * (hi - lo), lo + sev_hi * (hi - lo), factor.source, note)
-            effects.append(effect.model_copy(update={"cost_factor": new}))
-            changed = True
-        if changed:
-            events[eid] = event.model_copy(update={"effects": tuple(effects)})
-
     return dataclasses.replace(
         atlas,
         policies=policies,
-        events=events,
         layers=(*atlas.layers, f"flow posterior ({len(posterior.samples)} draws)"),
     )

@@ -1,4 +1,4 @@
-"""The monthly population model: leaving North Korea, hiding in China, moving on, arriving.
+"""The monthly population model: leaving North Korea, living in China, moving on, arriving.
 
 Vectorised over parameter sets: ``run_flows(inputs, theta)`` with ``theta`` of shape (K, P)
 runs K models at once, one Python step per month, so a calibration walker ensemble or a
@@ -6,9 +6,11 @@ posterior ensemble costs about as much as a single run.
 
 Per month and sex: departures = rate x push (famine, crackdowns, closures: the atlas's
 outflow factors) x broker prices ^ -elasticity, of which the river crossing stops and sends back
-a share (the atlas's crossing legs in that month). In China people are caught (the atlas's
-hiding risk, scaled) or set out onward at a rate pulled up by the people already in the South
-and following the chance of getting through (the simulated transit); journeys end in arrival
+a share (the atlas's crossing legs in that month). In China a sourced share settle (married or
+sold into households, held by traffickers, in work) and the rest hide and look for a way on.
+Both are caught (the atlas's hiding risk, scaled). Those looking set out at a rate pulled up by
+the people already in the South and following the chance of getting through (the simulated
+transit); the settled start looking, slowly, as far as the way is open. Journeys end in arrival
 after the simulated lag, repatriation, death, or a return to hiding. One-off operations (the 2004
 airlift from Vietnam, an event's ``people_moved``) take people from hiding straight to arrival.
 """
@@ -100,14 +102,15 @@ class FlowRun:
     arrivals: NDArray[np.float64]  # (K, 2, T)
     departures: NDArray[np.float64]  # (K, 2, T): crossed into China
     repatriated: NDArray[np.float64]  # (K, T): sent back, at the river or from China and beyond
-    hiding: NDArray[np.float64]  # (K, 2, T): in China at the end of the month
+    hiding: NDArray[np.float64]  # (K, 2, T): in China at the end of the month, settled or not
+    settled: NDArray[np.float64]  # (K, 2, T): of those, the settled
 
     def yearly(self, what: str) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
-        """Years and yearly totals (sums; for ``hiding`` the December stock)."""
+        """Years and yearly totals (sums; for the stocks ``hiding`` and ``settled``, December's)."""
         series = getattr(self, what)
         years = self.months // 12
         uniq = np.unique(years)
-        if what == "hiding":
+        if what in ("hiding", "settled"):
             idx = [np.flatnonzero(years == y)[-1] for y in uniq]
             return uniq, series[..., idx]
         out = np.stack([series[..., years == y].sum(axis=-1) for y in uniq], axis=-1)
@@ -241,7 +244,7 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
     col = {name: theta[:, i] for i, name in enumerate(cfg.names)}
     k, n = theta.shape[0], inputs.n_months
     tr = inputs.transit
-    sev = col["event_severity"]
+    sev = np.full(k, cfg.event_severity)
 
     # Departure multipliers from events: linked ones take their parameter, the rest severity.
     log_out = np.zeros((k, n))
@@ -282,7 +285,9 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         ngo_share * ngo[None, :]
     )
     reach = np.maximum(tr.arrive[:n], 0.0) / inputs.arrive_ref
-    onward = col["onward_rate"][:, None] * price_term * reach[None, :] ** cfg.risk_response
+    way_open = price_term * reach[None, :] ** cfg.risk_response  # (K, T)
+    onward = col["onward_rate"][:, None] * way_open
+    unsettle = col["unsettle_rate"][:, None] * way_open
     lag = tr.lag_months[:n]
     lag_lo = np.minimum(np.floor(lag).astype(np.int64), _MAX_LAG - 2)
     lag_frac = lag - np.floor(lag)
@@ -291,7 +296,8 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         [direct * cfg.direct_women_share, direct * (1 - cfg.direct_women_share)], axis=1
     )
 
-    hidden = np.zeros((k, 2))
+    hidden = np.zeros((k, 2))  # in China, looking for a way on
+    settled = np.zeros((k, 2))  # in China, married, sold, held or working
     pipe = np.zeros((k, 2, _MAX_LAG))
     arrived_total = np.full(k, cfg.arrivals_before_start)
     pull = col["pull"]
@@ -299,6 +305,8 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
     departures = np.zeros((k, 2, n))
     repatriated = np.zeros((k, n))
     hiding = np.zeros((k, 2, n))
+    settled_stock = np.zeros((k, 2, n))
+    settle = cfg.settle_share
     back_china = tr.back_china[:n]
     back_other = tr.back_other[:n]
     stay = tr.stay[:n]
@@ -307,7 +315,8 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         pull_t = (arrived_total / cfg.arrivals_before_start) ** pull
         tries = base_exit[:, t, None] * np.stack([women[:, t], 1 - women[:, t]], axis=1)
         crossed = tries * (1 - cross_fail[t])
-        hidden += crossed
+        hidden += crossed * (1 - settle)
+        settled += crossed * settle
         c = catch[:, t, None] * catch_scale
         # Women and men set out at one rate: a rate by sex was calibrated (0.5-4 times as
         # often for women) and its posterior sat at even (0.99, 90% 0.54-2.4), trading off
@@ -317,8 +326,22 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         total = np.maximum(c + o, _TINY)
         caught = hidden * leave * c / total
         out = hidden * leave * o / total
+        # The settled are caught at their sex's rate (no source sets a household apart from
+        # other hiding) and start looking for a way on at their own, slower rate.
+        u = unsettle[:, t, None]
+        total_s = np.maximum(c + u, _TINY)
+        leave_s = settled * -np.expm1(-total_s)
+        caught_s = leave_s * c / total_s
+        settled -= leave_s
         sent_back_cn = out * back_china[t] * china_back[t]
-        hidden += -caught - out + out * stay[t] + out * back_china[t] * (1 - china_back[t])
+        hidden += (
+            -caught
+            - out
+            + (leave_s - caught_s)
+            + out * stay[t]
+            + out * back_china[t] * (1 - china_back[t])
+        )
+        caught = caught + caught_s
         got = out * arrive[t]
         pipe[:, :, lag_lo[t]] += got * (1 - lag_frac[t])
         pipe[:, :, lag_lo[t] + 1] += got * lag_frac[t]
@@ -340,6 +363,7 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
             + sent_back_cn.sum(1)
             + (out * back_other[t]).sum(1)
         )
-        hiding[:, :, t] = hidden
+        hiding[:, :, t] = hidden + settled
+        settled_stock[:, :, t] = settled
         arrived_total = arrived_total + now.sum(1)
-    return FlowRun(inputs.months, arrivals, departures, repatriated, hiding)
+    return FlowRun(inputs.months, arrivals, departures, repatriated, hiding, settled_stock)

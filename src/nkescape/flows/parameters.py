@@ -158,7 +158,10 @@ class FlowConfig:
     onward_channel: str
     ngo_share: float
     risk_response: float
+    event_severity: float
+    settle_share: float
     direct_women_share: float
+    stock_spread: float
     priors: tuple[Prior, ...]
     file: str
     stock_estimates: tuple[StockEstimate, ...] = ()
@@ -178,17 +181,21 @@ _SETTINGS = {
     "onward_channel": str,
     "ngo_share": float,
     "risk_response": float,
+    "event_severity": float,
+    "settle_share": float,
     "direct_women_share": float,
+    "stock_spread": float,
 }
+_SHARES = ("ngo_share", "event_severity", "settle_share", "direct_women_share")
 _PARAMETERS = (
     "exit_rate",
     "famine_push",
-    "event_severity",
     "women_share_2008",
     "women_share_trend",
     "hiding_catch_scale",
     "men_catch_ratio",
     "onward_rate",
+    "unsettle_rate",
     "pull",
     "price_elasticity",
     "direct_per_year",
@@ -242,6 +249,25 @@ def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
                     f"must be a {kind.__name__}",
                 )
             )
+    for key in _SHARES:
+        if key in settings and not 0 <= settings[key] <= 1:
+            found.append(
+                Problem(
+                    name,
+                    at("settings", key, "value"),
+                    f"settings.{key}.value",
+                    f"must be a share between 0 and 1 (got {settings[key]})",
+                )
+            )
+    if "stock_spread" in settings and not settings["stock_spread"] > 0:
+        found.append(
+            Problem(
+                name,
+                at("settings", "stock_spread", "value"),
+                "settings.stock_spread.value",
+                f"must be above 0 (got {settings['stock_spread']})",
+            )
+        )
     for key in spec.settings:
         if key not in _SETTINGS:
             found.append(

@@ -84,7 +84,7 @@ def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     labels = {
         "arrivals": "arrivals in South Korea",
         "repatriated": "sent back",
-        "hiding": "hiding in China (December)",
+        "hiding": "in China, settled or hiding (December)",
     }
     for ax, (what, arms) in zip(axes, report.table.items(), strict=True):
         for arm, colour in (("baseline", "#868e96"), ("scenario", "#e8590c")):
@@ -111,6 +111,8 @@ def stock_line(row: StockRow) -> str:
         published = f"{100 * est.low:.0f}-{100 * est.high:.0f}%"
     else:
         what = f"{est.year}: {row.median:,.0f} ({row.low:,.0f}-{row.high:,.0f})"
+        if row.settled is not None:
+            what += f", {100 * row.settled:.0f}% of them settled"
         published = f"{est.low:,.0f}-{est.high:,.0f}"
     verdict = "inside" if row.inside else "outside"
     return f"{what}; published {published} ({', '.join(est.source)}): {verdict}"
