@@ -32,6 +32,7 @@ from nkescape.flows.calibrate import (
 from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import PARAMETERS_FILE, load_config
+from nkescape.report.flows import write_fit_report
 from nkescape.routing import events_in_force
 
 ATLAS = bundled_atlas()
@@ -454,7 +455,7 @@ def test_a_posterior_calibrates_the_atlas_for_plan_and_simulate(tmp_path: Path) 
 
 
 def test_the_fit_report_sets_the_stock_against_the_published_estimates(
-    inputs: FlowInputs,
+    inputs: FlowInputs, tmp_path: Path
 ) -> None:
     x = prior_medians()
     post = Posterior(CONFIG.names, x[None, :].repeat(3, axis=0), (2000, 2001))
@@ -469,3 +470,13 @@ def test_the_fit_report_sets_the_stock_against_the_published_estimates(
         assert r.low <= r.median <= r.high
         assert r.inside == (r.estimate.low <= r.median <= r.estimate.high)
     assert len(report.to_json()["stock_in_china"]) == len(report.stock)
+    _, settled = run_flows(inputs, x[None, :]).yearly("settled")
+    by_year = {r.year: r for r in report.stock_by_year}
+    assert sorted(by_year) == years.tolist()
+    for j, y in enumerate(years.tolist()):
+        assert by_year[y].median == pytest.approx(hiding[0, :, j].sum(), rel=1e-9)
+        assert by_year[y].settled == pytest.approx(settled[0, :, j].sum(), rel=1e-9)
+    written = write_fit_report(report, tmp_path)
+    assert tmp_path / "stock.png" in written
+    assert (tmp_path / "stock.png").read_bytes()[:4] == b"\x89PNG"
+    assert "(stock.png)" in (tmp_path / "report.md").read_text()

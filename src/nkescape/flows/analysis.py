@@ -22,6 +22,7 @@ __all__ = [
     "FitReport",
     "ScenarioReport",
     "StockRow",
+    "StockYear",
     "YearRow",
     "fit_flows",
     "prepare",
@@ -76,6 +77,17 @@ class StockRow:
 
 
 @dataclass(frozen=True)
+class StockYear:
+    """The model's North Koreans in China at the end of a year (90% interval over the draws)."""
+
+    year: int
+    median: float
+    low: float
+    high: float
+    settled: float  # median number of them settled
+
+
+@dataclass(frozen=True)
 class FitReport:
     rows: tuple[YearRow, ...]
     posterior: Posterior
@@ -85,6 +97,7 @@ class FitReport:
     share_year: int
     score_years: tuple[int, int]
     stock: tuple[StockRow, ...] = ()
+    stock_by_year: tuple[StockYear, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +138,16 @@ class FitReport:
                     "settled_share": None if r.settled is None else round(r.settled, 4),
                 }
                 for r in self.stock
+            ],
+            "stock_in_china_by_year": [
+                {
+                    "year": r.year,
+                    "median": round(r.median, 1),
+                    "low": round(r.low, 1),
+                    "high": round(r.high, 1),
+                    "settled_median": round(r.settled, 1),
+                }
+                for r in self.stock_by_year
             ],
             "meta": self.posterior.meta,
         }
@@ -224,7 +247,27 @@ def report_fit(
     ]
     gap, gap_year = max(gaps) if gaps else (float("nan"), 0)
     return FitReport(
-        tuple(rows), posterior, mape, coverage, gap, gap_year, score_years, _stock_rows(inputs, run)
+        tuple(rows),
+        posterior,
+        mape,
+        coverage,
+        gap,
+        gap_year,
+        score_years,
+        _stock_rows(inputs, run),
+        _stock_by_year(run),
+    )
+
+
+def _stock_by_year(run: FlowRun) -> tuple[StockYear, ...]:
+    years, hiding = run.yearly("hiding")
+    _, settled = run.yearly("settled")
+    people = hiding.sum(axis=1)  # (K, Y)
+    lo, mid, hi = np.quantile(people, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2], axis=0)
+    settled_mid = np.median(settled.sum(axis=1), axis=0)
+    return tuple(
+        StockYear(int(y), float(mid[j]), float(lo[j]), float(hi[j]), float(settled_mid[j]))
+        for j, y in enumerate(years.tolist())
     )
 
 

@@ -1,4 +1,4 @@
-"""Plots (PNG) and a Markdown report of the flow model: fit, women's share, scenarios."""
+"""Plots (PNG) and a Markdown report of the flow model: fit, women, stock in China, scenarios."""
 
 from __future__ import annotations
 
@@ -13,7 +13,14 @@ import numpy as np
 
 from nkescape.flows.analysis import FitReport, ScenarioReport, StockRow
 
-__all__ = ["plot_fit", "plot_scenario", "plot_women", "write_fit_report", "write_scenario_report"]
+__all__ = [
+    "plot_fit",
+    "plot_scenario",
+    "plot_stock",
+    "plot_women",
+    "write_fit_report",
+    "write_scenario_report",
+]
 
 
 def plot_fit(report: FitReport, path: Path, title: str = "Arrivals in South Korea") -> Path:
@@ -77,6 +84,39 @@ def plot_women(report: FitReport, path: Path) -> Path:
     return path
 
 
+def plot_stock(report: FitReport, path: Path) -> Path:
+    """North Koreans in China at the end of each year (model, settled among them) against the
+    published estimates."""
+    rows = [r for r in report.stock_by_year if r.year >= 1996]
+    years = [r.year for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.fill_between(
+        years, [r.low for r in rows], [r.high for r in rows], color="#b2f2bb", label="model, 90%"
+    )
+    ax.plot(years, [r.median for r in rows], color="#2b8a3e", label="model, median")
+    ax.plot(
+        years, [r.settled for r in rows], "--", color="#2b8a3e", label="of them settled, median"
+    )
+    published = [s.estimate for s in report.stock if s.estimate.measure == "people"]
+    for i, est in enumerate(published):
+        ax.plot(
+            [est.year, est.year],
+            [est.low, est.high],
+            color="#212529",
+            lw=2,
+            label="published estimates" if i == 0 else None,
+        )
+    ax.set_yscale("log")
+    ax.set_ylabel("people (log scale)")
+    ax.set_title("North Koreans in China at the end of the year")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     """Baseline against scenario, 90% bands, for arrivals, repatriations and people hiding."""
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
@@ -119,10 +159,11 @@ def stock_line(row: StockRow) -> str:
 
 
 def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) -> list[Path]:
-    """``fit.png``, ``women.png`` and ``report.md`` tying them together."""
+    """``fit.png``, ``women.png``, ``stock.png`` and ``report.md`` tying them together."""
     out.mkdir(parents=True, exist_ok=True)
     fit = plot_fit(report, out / "fit.png")
     women = plot_women(report, out / "women.png")
+    stock = plot_stock(report, out / "stock.png")
     post = report.posterior
     lines = [
         "# Flow model: " + ("backtest" if backtest else "fit to the arrival counts"),
@@ -139,6 +180,8 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
         "![fit](fit.png)",
         "",
         "![women](women.png)",
+        "",
+        "![North Koreans in China](stock.png)",
         "",
         "## Parameters (posterior median and 90% interval)",
         "",
@@ -172,7 +215,7 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
         ]
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return [fit, women, md]
+    return [fit, women, stock, md]
 
 
 def write_scenario_report(report: ScenarioReport, out: Path) -> list[Path]:
