@@ -11,7 +11,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
-from nkescape.flows.calibrate import Posterior, calibrate, noisy_totals, predictive, run_tasks
+from nkescape.flows.calibrate import (
+    Posterior,
+    calibrate,
+    noisy_totals,
+    predictive,
+    run_tasks,
+    stock_value,
+)
 from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import FlowConfig, StockEstimate, load_config
@@ -274,20 +281,16 @@ def _stock_by_year(run: FlowRun) -> tuple[StockYear, ...]:
 def _stock_rows(inputs: FlowInputs, run: FlowRun) -> tuple[StockRow, ...]:
     """The model's stock in China (December, 90% interval over the posterior draws) in each
     year with a published estimate."""
-    years, hiding = run.yearly("hiding")  # (K, 2, Y)
-    _, settled = run.yearly("settled")
     rows = []
     for est in inputs.config.stock_estimates:
-        if est.year not in years:
+        if est.year * 12 + 11 not in run.months:
             continue
-        at = hiding[:, :, int(np.flatnonzero(years == est.year)[0])]
-        people = at.sum(axis=1)
-        value = people if est.measure == "people" else at[:, 0] / np.maximum(people, 1e-9)
+        value = stock_value(run, est)
         lo, mid, hi = np.quantile(value, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2]).tolist()
         share = None
         if est.measure == "people":
-            at_settled = settled[:, :, int(np.flatnonzero(years == est.year)[0])].sum(axis=1)
-            share = float(np.median(at_settled / np.maximum(people, 1e-9)))
+            settled = run.year_end("settled", est.year).sum(axis=1)
+            share = float(np.median(settled / np.maximum(value, 1e-9)))
         rows.append(StockRow(est, mid, lo, hi, share))
     return tuple(rows)
 

@@ -29,6 +29,7 @@ from scipy.special import gammaln
 
 from nkescape.flows.model import FlowInputs, FlowRun, run_flows
 from nkescape.flows.observed import Observed
+from nkescape.flows.parameters import StockEstimate
 
 __all__ = [
     "Posterior",
@@ -38,6 +39,7 @@ __all__ = [
     "log_posterior",
     "predictive",
     "stock_log_weight",
+    "stock_value",
 ]
 
 POSTERIOR_FORMAT = "nkescape-flows-posterior/1"
@@ -115,25 +117,31 @@ def _year_columns(run: FlowRun, years: tuple[int, ...]) -> tuple[NDArray[np.floa
     return total, women
 
 
+def stock_value(run: FlowRun, estimate: StockEstimate) -> NDArray[np.float64]:
+    """(K,) the model's counterpart of a published estimate: the number of people in China at
+    the end of its year, or the women's share among them."""
+    at = run.year_end("hiding", estimate.year)
+    people: NDArray[np.float64] = np.maximum(at.sum(axis=1), 1e-9)
+    return at[:, 0] / people if estimate.measure == "women_share" else people
+
+
 def stock_log_weight(inputs: FlowInputs, run: FlowRun, last_year: int) -> NDArray[np.float64]:
     """(K,) log weight of the model's stock in China against the published estimates up to
     ``last_year``: 0 inside each range, falling as a half normal outside it."""
     cfg = inputs.config
-    years, stock = run.yearly("hiding")
-    out = np.zeros(stock.shape[0])
+    out = np.zeros(len(run.hiding))
     for est in cfg.stock_estimates:
-        if est.year > last_year or est.year not in years:
+        if est.year > last_year or est.year * 12 + 11 not in run.months:
             continue
-        at = stock[:, :, int(np.flatnonzero(years == est.year)[0])]
-        people = np.maximum(at.sum(axis=1), 1e-9)
+        value = stock_value(run, est)
         if est.measure == "women_share":
             # Shares on the log-odds scale, as numbers on the log scale: a range's ends are
             # guesses by a factor, not by a fixed margin.
-            share = np.clip(at[:, 0] / people, 1e-9, 1 - 1e-9)
+            share = np.clip(value, 1e-9, 1 - 1e-9)
             value = np.log(share / (1 - share))
             low, high = (math.log(e / (1 - e)) for e in (est.low, est.high))
         else:
-            value, low, high = np.log(people), math.log(est.low), math.log(est.high)
+            value, low, high = np.log(value), math.log(est.low), math.log(est.high)
         beyond = np.maximum(low - value, 0) + np.maximum(value - high, 0)
         out -= 0.5 * (beyond / cfg.stock_spread) ** 2
     return out

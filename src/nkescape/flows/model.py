@@ -116,6 +116,14 @@ class FlowRun:
         out = np.stack([series[..., years == y].sum(axis=-1) for y in uniq], axis=-1)
         return uniq, out
 
+    def year_end(self, what: str, year: int) -> NDArray[np.float64]:
+        """(K, 2) a stock, ``hiding`` or ``settled``, at the end of December ``year``."""
+        at = np.flatnonzero(self.months == year * 12 + 11)
+        if at.size == 0:
+            raise ValueError(f"the run does not reach December {year}")
+        out: NDArray[np.float64] = getattr(self, what)[..., at[0]]
+        return out
+
 
 def _hits(atlas: Atlas, effect: EventEffect, legs: set[str], countries: set[str]) -> bool:
     if set(effect.legs) & legs or set(effect.countries) & countries:
