@@ -106,6 +106,13 @@ def read_yaml(text: str, file: str) -> tuple[Any, Lines, list[Problem]]:
     """Parse ``text``; return the value, the line of each path in it, and the problems found."""
     try:
         node = yaml.compose(text, Loader=_Loader)
+    except yaml.reader.ReaderError as exc:
+        # The reader refuses characters YAML does not allow (most control characters); its
+        # position counts characters of the text, which gives the line.
+        at = text.count("\n", 0, max(exc.position, 0)) + 1
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        message = f"character U+{char:04X} is not allowed in YAML ({exc.reason}; remove it)"
+        return None, {}, [Problem(file, at, "(file)", message)]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -8,6 +8,7 @@ the sources it comes from.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     model_validator,
 )
@@ -38,6 +40,10 @@ def _as_tuple(value: Any) -> Any:
         return (value,)
     return value
 
+
+# A number as data files must write it: an int or a float, never a boolean (YAML reads yes, no,
+# on and off as booleans) nor a string of digits.
+Number = Annotated[float, Strict()]
 
 SourceRefs = Annotated[tuple[Slug, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
 
@@ -61,11 +67,11 @@ class Estimate(Frozen):
     lognormal law through those two quantiles).
     """
 
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    median: float | None = None
-    p90: float | None = None
+    value: Number | None = None
+    low: Number | None = None
+    high: Number | None = None
+    median: Number | None = None
+    p90: Number | None = None
     source: SourceRefs
     note: str | None = None
 
@@ -114,6 +120,13 @@ class Estimate(Frozen):
         if self.shape == "lognormal":
             return (self.quantile(0.05), self.quantile(0.95))
         return (self.quantile(0.0), self.quantile(1.0))
+
+    @property
+    def top(self) -> float:
+        """The largest figure computed with: a range's high end, a lognormal's p90 or mean."""
+        if self.median is not None and self.p90 is not None:
+            return max(self.p90, self.mean)
+        return self.quantile(1.0)
 
     @property
     def mean(self) -> float:
@@ -190,41 +203,121 @@ def scale_odds(
     return np.nan_to_num(out, nan=0.0)
 
 
-def _non_negative(e: Estimate) -> Estimate:
-    # A lognormal estimate is positive by construction; points and ranges are checked here.
-    if e.shape != "lognormal" and e.bounds[0] < 0:
-        raise ValueError(
-            f"expected a quantity >= 0, got {e.format()} (durations, costs, distances and "
-            "numbers of people cannot be negative)"
+@dataclass(frozen=True)
+class Limit:
+    """The range one kind of quantity may take in the atlas, and why it ends where it does."""
+
+    noun: str
+    unit: str
+    low: float
+    high: float
+    why: str
+    # What to say to a figure below ``low``.
+    below: str
+
+    def amount(self, value: float) -> str:
+        text = f"{value:,.0f}" if value == int(value) and abs(value) < 1e15 else f"{value:g}"
+        return f"US${text}" if self.unit == "US$" else f"{text} {self.unit}".rstrip()
+
+
+# Every number of the atlas is bounded, so that no figure the checker accepts can overflow what
+# is computed from it (sums over a journey, factors applied in turn, costs for a group, dates).
+# The tops are generous, far above every figure of the bundled atlas, and finite after the
+# planner multiplies them out; docs/schema.md ("Bounds") gives the reasoning and the largest
+# bundled figure of each. This table is the one statement of the bounds: the types below read
+# it, and a test holds docs/schema.md to it.
+_NEGATIVE = "cannot be negative"
+_MULTIPLIER = "a multiplier: 1 means no change, 2 doubles"
+LIMITS: dict[str, Limit] = {
+    "days": Limit("a duration", "days", 0, 3_653, "ten years", f"durations {_NEGATIVE}"),
+    "usd": Limit(
+        "a cost", "US$", 0, 1_000_000, "a million dollars per person", f"costs {_NEGATIVE}"
+    ),
+    "km": Limit("a distance", "km", 0, 40_075, "once around the Earth", f"distances {_NEGATIVE}"),
+    "people": Limit(
+        "a number of people", "", 0, 1_000_000, "a million people", f"numbers {_NEGATIVE}"
+    ),
+    "probability": Limit(
+        "a probability in [0, 1]", "", 0, 1, "write it as a fraction, e.g. 0.05 for 5%", ""
+    ),
+    "factor": Limit("a multiplier", "", 0, 100, "a hundredfold change", _MULTIPLIER),
+    "duration_factor": Limit(
+        "a multiplier",
+        "",
+        0,
+        10,
+        "a tenfold slower leg; close a slower one with months or closes",
+        _MULTIPLIER,
+    ),
+}
+
+
+def _exactly(e: Estimate) -> str:
+    """The estimate as written, to the last digit (3653.0000000000005 is past 3,653)."""
+
+    def n(x: float | None) -> str:
+        return repr(float(x or 0.0)).removesuffix(".0")
+
+    if e.value is not None:
+        return n(e.value)
+    if e.low is not None:
+        return f"{n(e.low)}-{n(e.high)}"
+    return f"{n(e.median)} (p90 {n(e.p90)})"
+
+
+def _bounded(quantity: str) -> AfterValidator:
+    """A validator holding an estimate to ``LIMITS[quantity]``."""
+    limit = LIMITS[quantity]
+    if quantity == "probability":
+        outside = "got {}, expected a probability in [0, 1] (" + limit.why + ")"
+        too_low = too_high = outside
+    else:
+        too_low = f"got {{}}, expected {limit.noun} >= {limit.amount(limit.low)} ({limit.below})"
+        too_high = (
+            f"got {{}}, expected {limit.noun} of at most {limit.amount(limit.high)} "
+            f"({limit.why}; see Bounds in docs/schema.md)"
         )
-    return e
+
+    def check(e: Estimate) -> Estimate:
+        shown = _exactly(e)
+        if e.median is not None and e.p90 is not None:
+            if quantity == "probability":
+                raise ValueError(
+                    "a probability cannot be given as median/p90 (use value or low/high in [0, 1])"
+                )
+            # Positive by construction. Its mean, which the planner uses, lies above the median
+            # and, for a wide spread, above the p90; compared in logs, as it may overflow.
+            mu, sigma = e._lognormal()
+            if e.p90 > limit.high:
+                raise ValueError(too_high.format(shown))
+            if mu + sigma * sigma / 2 > math.log(limit.high):
+                raise ValueError(
+                    f"got {shown}: its mean, which the planner uses, is above "
+                    f"{limit.amount(limit.high)}, the most {limit.noun} may be "
+                    f"({limit.why}; narrow the spread between median and p90)"
+                )
+            return e
+        low, high = e.bounds
+        if low < limit.low:
+            raise ValueError(too_low.format(shown))
+        if high > limit.high:
+            raise ValueError(too_high.format(shown))
+        return e
+
+    return AfterValidator(check)
 
 
-def _probability(e: Estimate) -> Estimate:
-    if e.shape == "lognormal":
-        raise ValueError(
-            "a probability cannot be given as median/p90 (use value or low/high in [0, 1])"
-        )
-    low, high = e.bounds
-    if low < 0 or high > 1:
-        raise ValueError(
-            f"expected a probability in [0, 1], got {e.format()} "
-            "(write it as a fraction, e.g. 0.05 for 5%)"
-        )
-    return e
+@dataclass(frozen=True)
+class Quantity:
+    """Marks an estimate type with the kind of quantity it is (a key of ``LIMITS``)."""
+
+    name: str
 
 
-def _factor(e: Estimate) -> Estimate:
-    if e.shape != "lognormal" and e.bounds[0] < 0:
-        raise ValueError(
-            f"expected a multiplier >= 0, got {e.format()} (1 means no change, 2 doubles)"
-        )
-    return e
-
-
-Days = Annotated[Estimate, AfterValidator(_non_negative)]
-Usd = Annotated[Estimate, AfterValidator(_non_negative)]
-Km = Annotated[Estimate, AfterValidator(_non_negative)]
-People = Annotated[Estimate, AfterValidator(_non_negative)]
-Probability = Annotated[Estimate, AfterValidator(_probability)]
-Factor = Annotated[Estimate, AfterValidator(_factor)]
+Days = Annotated[Estimate, _bounded("days"), Quantity("days")]
+Usd = Annotated[Estimate, _bounded("usd"), Quantity("usd")]
+Km = Annotated[Estimate, _bounded("km"), Quantity("km")]
+People = Annotated[Estimate, _bounded("people"), Quantity("people")]
+Probability = Annotated[Estimate, _bounded("probability"), Quantity("probability")]
+Factor = Annotated[Estimate, _bounded("factor"), Quantity("factor")]
+DurationFactor = Annotated[Estimate, _bounded("duration_factor"), Quantity("duration_factor")]

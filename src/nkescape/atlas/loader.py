@@ -8,7 +8,10 @@ from __future__ import annotations
 import difflib
 import functools
 import os
+import re
+import stat
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,9 +34,9 @@ def _field_names(model: type[BaseModel], seen: set[type[BaseModel]]) -> set[str]
     if model in seen:
         return names
     seen.add(model)
-    for name, field in model.model_fields.items():
-        names.add(field.alias or name)
-        for arg in _types_in(field.annotation):
+    for name, info in model.model_fields.items():
+        names.add(info.alias or name)
+        for arg in _types_in(info.annotation):
             if isinstance(arg, type) and issubclass(arg, BaseModel):
                 names |= _field_names(arg, seen)
     return names
@@ -91,7 +94,20 @@ def _message(err: Mapping[str, Any]) -> str:
     if kind == "value_error":
         return str(err["msg"]).removeprefix("Value error, ")
     if kind.startswith(("float_", "int_")):
-        return f"got {got}, expected a number"
+        what = "a number"
+        if kind.startswith("int_"):
+            what = "a month 1-12" if "months" in loc else "a whole number"
+        value = err.get("input")
+        if isinstance(value, bool):
+            return (
+                f"got {got}, expected {what} (YAML reads yes, no, on, off, true and false as "
+                "booleans; write the number)"
+            )
+        if isinstance(value, str):
+            return f"got {got}, expected {what}, not text (remove the quotes)"
+        return f"got {got}, expected {what}"
+    if kind == "bool_type":
+        return f"got {got}, expected true or false"
     if kind in ("tuple_type", "list_type"):
         return f"got {got}, expected a list"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
@@ -108,14 +124,10 @@ def _line(lines: Lines, path: tuple[Any, ...]) -> int | None:
 
 
 def _entries_of(
-    value: Any,
-    lines: Lines,
-    file: str,
-    layer: int,
-    problems: list[Problem],
-    unparsed: list[Unparsed],
+    value: Any, lines: Lines, file: str, layer: int, reading: _Reading
 ) -> list[Definition]:
     """Validate the entries of one parsed file."""
+    problems, unparsed = reading.problems, reading.unparsed
     if value is None:
         return []
     if not isinstance(value, dict):
@@ -127,6 +139,7 @@ def _entries_of(
                 "expected a mapping of kinds at the top (sources:, places:, legs:, ...)",
             )
         )
+        reading.lost(KINDS, _ids_in(value))
         return []
     by_entry: dict[tuple[Any, ...], Lines] = {}
     for path, line in lines.items():
@@ -140,6 +153,7 @@ def _entries_of(
             problems.append(
                 Problem(file, _line(lines, (kind,)), str(kind), f"unknown kind ({hint})")
             )
+            reading.lost(KINDS, _ids_in(items))
             continue
         if items is None:
             continue
@@ -152,6 +166,7 @@ def _entries_of(
                     f"expected a list of {kind} (write each entry as '- id: ...')",
                 )
             )
+            reading.lost((kind,), _ids_in(items))
             continue
         model = KINDS[kind]
         for i, raw in enumerate(items):
@@ -166,6 +181,7 @@ def _entries_of(
                         f"expected a mapping of fields, got {_short(raw)}",
                     )
                 )
+                reading.lost((kind,), ())
                 continue
             ident = raw.get("id")
             what = f" ({SINGULAR[kind]} {ident})" if isinstance(ident, str) else ""
@@ -204,9 +220,112 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read_dir(
-    root: Path, layer: int, problems: list[Problem], unparsed: list[Unparsed]
-) -> list[Definition]:
+# Data files are read whatever the case of their suffix (extra.YAML is as much a data file).
+_SUFFIXES = (".yaml", ".yml")
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a data file (a directory, a pipe, a broken link), or None."""
+    link = path.is_symlink()
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"a link to {str(path.readlink())!r}, which does not exist" if link else "gone"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    what = next(
+        (
+            name
+            for test, name in (
+                (stat.S_ISDIR, "a directory"),
+                (stat.S_ISFIFO, "a named pipe"),
+                (stat.S_ISCHR, "a device"),
+                (stat.S_ISBLK, "a device"),
+                (stat.S_ISSOCK, "a socket"),
+            )
+            if test(mode)
+        ),
+        "not a regular file",
+    )
+    return f"a link to {str(path.readlink())!r}, {what}" if link else what
+
+
+@dataclass
+class _Reading:
+    """What reading the directories found, besides the entries."""
+
+    problems: list[Problem] = field(default_factory=list)
+    unparsed: list[Unparsed] = field(default_factory=list)
+    # Ids defined in files (or blocks of a file) that could not be read, so that references to
+    # them are not reported as unknown: the file's own problem is the one to fix.
+    salvaged: set[tuple[str, str]] = field(default_factory=set)
+    # Whether some file or block was lost whole: checks that something is absent are then
+    # unreliable and wait until it reads.
+    incomplete: bool = False
+
+    def lost(self, kinds: Iterable[str], ids: Iterable[str]) -> None:
+        self.incomplete = True
+        ids = list(ids)
+        self.salvaged |= {(kind, i) for kind in kinds for i in ids}
+
+
+# An entry's id as it is written in a file, block or flow style.
+_ID = re.compile(r"(?:^|[\s{,-])id\s*:\s*['\"]?([a-z0-9]+(?:-[a-z0-9]+)*)['\"]?\s*(?=[,}#]|$)")
+_TOP_KEY = re.compile(r"^([A-Za-z_]+)\s*:")
+
+
+def _salvage(text: str, reading: _Reading) -> None:
+    """Ids defined in the text of a file that failed to parse, by the kind above each."""
+    kind: str | None = None
+    for raw in text.splitlines():
+        top = _TOP_KEY.match(raw)
+        if top is not None:
+            kind = top.group(1) if top.group(1) in KINDS else None
+        ids = _ID.findall(raw)
+        reading.lost(KINDS if kind is None else (kind,), ids)
+    reading.incomplete = True
+
+
+def _ids_in(value: Any) -> Iterable[str]:
+    """Every string under an ``id`` key in parsed data."""
+    if isinstance(value, dict):
+        ident = value.get("id")
+        if isinstance(ident, str):
+            yield ident
+        for v in value.values():
+            yield from _ids_in(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _ids_in(v)
+
+
+def _read_text(path: Path, name: str, reading: _Reading) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        reading.problems.append(Problem(name, None, "(file)", f"cannot read: {exc.strerror}"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        reading.problems.append(
+            Problem(
+                name,
+                line,
+                "(file)",
+                f"not UTF-8 text: byte 0x{data[exc.start]:02x} is an {exc.reason} "
+                "(save the file as UTF-8)",
+            )
+        )
+        _salvage(data.decode("utf-8", errors="replace"), reading)
+        return None
+
+
+def _read_dir(root: Path, layer: int, reading: _Reading) -> list[Definition]:
+    problems = reading.problems
     if not root.is_dir():
         problems.append(
             Problem(
@@ -214,25 +333,35 @@ def _read_dir(
             )
         )
         return []
-    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
-    if not files:
+    paths = sorted(p for p in root.rglob("*") if p.suffix.lower() in _SUFFIXES)
+    if not paths:
         problems.append(
             Problem(_display(root), None, "(directory)", "no .yaml files here (is it an atlas?)")
         )
     out: list[Definition] = []
-    for path in files:
+    for path in paths:
         name = _display(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            problems.append(Problem(name, None, "(file)", f"not UTF-8 text: {exc.reason}"))
+        why = _not_a_file(path)
+        if why is not None:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    "(file)",
+                    f"{why}, not a data file (every *.yaml and *.yml entry of an atlas must be "
+                    "a regular file; rename or remove it)",
+                )
+            )
+            reading.incomplete = True
             continue
-        except OSError as exc:
-            problems.append(Problem(name, None, "(file)", f"cannot read: {exc.strerror}"))
+        text = _read_text(path, name, reading)
+        if text is None:
             continue
         value, lines, found = read_yaml(text, name)
         problems.extend(found)
-        out.extend(_entries_of(value, lines, name, layer, problems, unparsed))
+        if value is None and any(p.field == "(file)" for p in found):
+            _salvage(text, reading)
+        out.extend(_entries_of(value, lines, name, layer, reading))
     return out
 
 
@@ -294,13 +423,15 @@ def load_atlas(
     """
     roots = [Path(p) for p in layers] or [BUNDLED_DIR]
     overlay_roots = [Path(p) for p in overlays]
-    problems: list[Problem] = []
-    unparsed: list[Unparsed] = []
-    read = [
-        _read_dir(root, i, problems, unparsed) for i, root in enumerate([*roots, *overlay_roots])
-    ]
+    reading = _Reading()
+    read = [_read_dir(root, i, reading) for i, root in enumerate([*roots, *overlay_roots])]
+    problems = reading.problems
     merged, overrides = _merge(read, problems)
-    problems.extend(cross_check(merged, unparsed))
+    problems.extend(
+        cross_check(
+            merged, reading.unparsed, salvaged=reading.salvaged, incomplete=reading.incomplete
+        )
+    )
     if problems:
         raise AtlasError(sorted(problems, key=lambda p: (p.file, p.line or 0)))
     warnings = tuple(
@@ -322,11 +453,15 @@ def atlas_from_data(data: Mapping[str, Any], *, name: str = "<data>") -> Atlas:
 
     The same checks apply as for files; problems are located by entry instead of by line.
     """
-    problems: list[Problem] = []
-    unparsed: list[Unparsed] = []
-    defs = _entries_of(dict(data), {}, name, 0, problems, unparsed)
+    reading = _Reading()
+    defs = _entries_of(dict(data), {}, name, 0, reading)
+    problems = reading.problems
     merged, overrides = _merge([defs], problems)
-    problems.extend(cross_check(merged, unparsed))
+    problems.extend(
+        cross_check(
+            merged, reading.unparsed, salvaged=reading.salvaged, incomplete=reading.incomplete
+        )
+    )
     if problems:
         raise AtlasError(problems)
     return Atlas.from_definitions(merged, overrides=tuple(overrides), layers=(name,), warnings=())

@@ -27,7 +27,10 @@ from nkescape.atlas.schema import (
 if TYPE_CHECKING:
     from nkescape.atlas.compiled import CompiledAtlas
 
-__all__ = ["Atlas", "Definition", "Override", "geodesic_km"]
+__all__ = ["ATLAS_JSON_FORMAT", "Atlas", "Definition", "Override", "geodesic_km"]
+
+# The layout of ``Atlas.to_json`` as the CLI prints it: raised when a key changes meaning.
+ATLAS_JSON_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -189,7 +192,7 @@ class Atlas:
         return compile_atlas(self)
 
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
-        """One JSON-ready object with a list per kind."""
+        """One JSON-ready object with a list per kind (its layout: ``ATLAS_JSON_FORMAT``)."""
         out: dict[str, list[dict[str, Any]]] = {}
         for kind in SHOW_ORDER:
             entries: Mapping[str, Frozen] = getattr(self, kind)

@@ -8,14 +8,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, get_args
 
-from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, model_validator
 
 from nkescape.atlas._iso3166 import ISO_3166_ALPHA2
 from nkescape.atlas.estimate import (
+    LIMITS,
     Days,
+    DurationFactor,
+    Estimate,
     Factor,
     Frozen,
     Km,
+    Number,
     People,
     Probability,
     Slug,
@@ -61,7 +65,22 @@ def _country(code: str) -> str:
 
 
 Country = Annotated[str, AfterValidator(_country)]
-Month = Annotated[int, Field(ge=1, le=12)]
+# Whole numbers are strict: YAML reads `yes` as a boolean, which lax parsing would take for 1.
+Month = Annotated[int, Strict(), Field(ge=1, le=12)]
+# The years an atlas can speak of; the planner refuses departures outside them.
+FIRST_YEAR, LAST_YEAR = 1900, 2100
+Year = Annotated[int, Strict(), Field(ge=FIRST_YEAR, le=LAST_YEAR)]
+Flag = Annotated[bool, Strict()]
+
+
+def _not_a_number(value: object) -> object:
+    # Lax parsing would read a number as seconds since 1970.
+    if isinstance(value, bool | int | float):
+        raise ValueError(f"got {value!r}, expected a date such as 2011-12-17")
+    return value
+
+
+Date = Annotated[dt.date, BeforeValidator(_not_a_number)]
 Ids = Annotated[tuple[Slug, ...], BeforeValidator(_as_tuple)]
 Months = Annotated[tuple[Month, ...], BeforeValidator(_as_tuple), Field(min_length=1)]
 
@@ -113,7 +132,7 @@ class Source(Frozen):
     id: Slug
     title: str
     publisher: str
-    year: int | None = Field(default=None, ge=1900, le=2100)
+    year: Year | None = None
     url: str | None = None
     kind: SourceKind
     note: str | None = None
@@ -122,8 +141,8 @@ class Source(Frozen):
 class Years(Frozen):
     """The years (inclusive) in which something was in use; ``until`` empty means still in use."""
 
-    start: int = Field(alias="from", ge=1900, le=2100)
-    until: int | None = Field(default=None, ge=1900, le=2100)
+    start: Year = Field(alias="from")
+    until: Year | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Years:
@@ -142,8 +161,8 @@ class Place(Frozen):
     name: str
     country: Country
     kind: PlaceKind
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    lon: Number = Field(ge=-180, le=180)
     region: str | None = None
     note: str | None = None
     source: SourceRefs
@@ -152,7 +171,7 @@ class Place(Frozen):
 class _Effects(Frozen):
     """Multipliers on a leg's duration, interception probability and cost."""
 
-    duration_factor: Factor | None = None
+    duration_factor: DurationFactor | None = None
     p_intercept_factor: Factor | None = None
     cost_factor: Factor | None = None
 
@@ -274,7 +293,7 @@ class SeedItem(Frozen):
     """A numbered item of one of the two seed lists of escape channels."""
 
     seed: Literal["15-ways", "10-dangerous-ways"]
-    item: int = Field(ge=1, le=15)
+    item: int = Field(ge=1, le=15, strict=True)
 
     @model_validator(mode="after")
     def _in_list(self) -> SeedItem:
@@ -324,7 +343,10 @@ class Actor(Frozen):
     kind: Literal["broker", "ngo", "church-network", "guide", "driver", "boatman"]
     price_factor: Factor
     fee_usd: Usd | None = None
-    pay_later: bool = False
+    pay_later: Flag = False
+    # Who pays the legs this actor organises: the group itself, or a sponsor (an NGO that pays
+    # the brokers it hires). A pay-later group pays them too, after arriving.
+    paid_by: Literal["group", "sponsor"] = "group"
     reliability: Reliability
     in_use: Years | None = None
     note: str | None = None
@@ -338,8 +360,8 @@ class EventEffect(Frozen):
     modes: Annotated[tuple[Mode, ...], BeforeValidator(_as_tuple)] = ()
     countries: Annotated[tuple[Country, ...], BeforeValidator(_as_tuple)] = ()
     channels: Ids = ()
-    closes: bool = False
-    duration_factor: Factor | None = None
+    closes: Flag = False
+    duration_factor: DurationFactor | None = None
     p_intercept_factor: Factor | None = None
     cost_factor: Factor | None = None
     outflow_factor: Factor | None = None
@@ -356,16 +378,20 @@ class EventEffect(Frozen):
         return self
 
 
+# The factors of an event that act on legs, which history undoes before an in_baseline event.
+UNDONE_FACTORS = ("duration_factor", "p_intercept_factor", "cost_factor")
+
+
 class Event(Frozen):
     """A dated change to the network (a crackdown, a closure, a reopening)."""
 
     id: Slug
     name: str
-    date: dt.date
-    until: dt.date | None = None
+    date: Date
+    until: Date | None = None
     description: str
     effects: tuple[EventEffect, ...] = ()
-    in_baseline: bool = False
+    in_baseline: Flag = False
     source: SourceRefs
 
     def active(self, day: dt.date) -> bool:
@@ -378,15 +404,33 @@ class Event(Frozen):
             raise ValueError(f"until {self.until} is before date {self.date} (swap them)")
         return self
 
+    @model_validator(mode="after")
+    def _undoable(self) -> Event:
+        # History before a lasting baseline event divides the legs' figures by its factors
+        # (routing.events_in_force), so each must have an inverse inside its own bound.
+        if not self.in_baseline or self.until is not None:
+            return self
+        for i, effect in enumerate(self.effects):
+            for name in UNDONE_FACTORS:
+                factor: Estimate | None = getattr(effect, name)
+                top = LIMITS["duration_factor" if name == "duration_factor" else "factor"].high
+                if factor is not None and factor.mean * top < 1:
+                    raise ValueError(
+                        f"effects[{i}].{name} {factor.format()} cannot be undone for the years "
+                        f"before the event (in_baseline): give at least {1 / top:g}, or an "
+                        "until date"
+                    )
+        return self
+
 
 class Case(Frozen):
     """A documented escape: who, when, by which channel and path, and how it ended."""
 
     id: Slug
     name: str
-    year: int = Field(ge=1900, le=2100)
+    year: Year
     months: Annotated[tuple[Month, ...], BeforeValidator(_as_tuple)] = ()
-    people: int = Field(ge=1)
+    people: int = Field(ge=1, le=int(LIMITS["people"].high), strict=True)
     profile: Slug
     channel: Slug
     path: Ids = Field(min_length=2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import itertools
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,8 @@ from pydantic import BaseModel
 
 from nkescape.atlas._yaml import Lines, dotted
 from nkescape.atlas.errors import Problem
-from nkescape.atlas.estimate import Estimate
+from nkescape.atlas.estimate import LIMITS, Estimate
+from nkescape.atlas.model import geodesic_km
 from nkescape.atlas.schema import (
     KINDS,
     SINGULAR,
@@ -79,13 +81,21 @@ def _suggest(word: str, options: Iterator[str] | list[str]) -> str:
 
 
 class _Checker:
-    def __init__(self, defs: Mapping[tuple[str, str], Definition]) -> None:
+    def __init__(
+        self,
+        defs: Mapping[tuple[str, str], Definition],
+        salvaged: AbstractSet[tuple[str, str]],
+        incomplete: bool,
+    ) -> None:
         self.defs = defs
+        self.salvaged = salvaged
+        self.incomplete = incomplete
         self.ids: dict[str, dict[str, Any]] = {}
         for (kind, ident), d in defs.items():
             self.ids.setdefault(kind, {})[ident] = d.entry
         self.problems: list[Problem] = []
         self.broken: set[tuple[str, Any]] = set()
+        self.unparsed: list[Unparsed] = []
 
     def at(self, d: Definition | Unparsed, path: Path, message: str) -> None:
         line = None
@@ -108,8 +118,10 @@ class _Checker:
 
     def run(self, unparsed: list[Unparsed]) -> list[Problem]:
         # A broken entry is reported once, for what is wrong with it, not again by every
-        # reference to it.
+        # reference to it; so is a file that could not be read, through the ids found in it.
         self.broken = {(u.kind, u.raw["id"]) for u in unparsed if isinstance(u.raw.get("id"), str)}
+        self.broken |= self.salvaged
+        self.unparsed = unparsed
         for u in unparsed:
             self.raw_references(u)
         for d in self.defs.values():
@@ -117,11 +129,34 @@ class _Checker:
             self.references(d)
             if isinstance(d.entry, Event):
                 self.event(d, d.entry)
-            if isinstance(d.entry, Case):
+            if isinstance(d.entry, Leg):
+                self.distance(d, d.entry)
+            # Whether a case's legs exist or a country has a policy cannot be told while a file
+            # that may hold them is unread.
+            if isinstance(d.entry, Case) and not self.incomplete:
                 self.case(d, d.entry)
         self.policies()
-        self.countries_have_policies()
+        if not self.incomplete:
+            self.countries_have_policies()
         return self.problems
+
+    def distance(self, d: Definition, leg: Leg) -> None:
+        """A distance computed from the places must keep to the bound on distances."""
+        places: dict[str, Place] = self.of("places")
+        a, b = places.get(leg.from_), places.get(leg.to)
+        if leg.distance_km is not None or leg.detour_factor is None or a is None or b is None:
+            return
+        limit = LIMITS["km"]
+        apart = geodesic_km(a, b)
+        km = apart * leg.detour_factor.top
+        if km > limit.high:
+            self.at(
+                d,
+                ("detour_factor",),
+                f"the places are {apart:,.0f} km apart, so detour_factor "
+                f"{leg.detour_factor.format()} makes the leg up to {km:,.0f} km, more than "
+                f"{limit.high:,.0f} km ({limit.why}; give distance_km or a smaller factor)",
+            )
 
     def sources(self, d: Definition) -> None:
         known: dict[str, Source] = self.of("sources")
@@ -201,7 +236,11 @@ class _Checker:
         if not all(p in places for p in case.path):
             return  # reported as unknown places already
         legs: dict[str, Leg] = self.of("legs")
+        # Legs that failed their own checks may be the ones the case took: wait for them.
+        broken = {(u.raw.get("from"), u.raw.get("to")) for u in self.unparsed if u.kind == "legs"}
         for i, (a, b) in enumerate(zip(case.path, case.path[1:], strict=False)):
+            if (a, b) in broken:
+                continue
             between = [leg for leg in legs.values() if leg.from_ == a and leg.to == b]
             if not between:
                 self.at(d, ("path", i + 1), f"no leg from {a!r} to {b!r} (add one or fix the path)")
@@ -254,6 +293,8 @@ class _Checker:
 
     def countries_have_policies(self) -> None:
         with_policy = {p.country for p in self.of("policies").values()}
+        # A policy that failed its own checks still says which country it is for.
+        with_policy |= {u.raw.get("country") for u in self.unparsed if u.kind == "policies"}
         for d in self.defs.values():
             if isinstance(d.entry, Place) and d.entry.country not in with_policy:
                 self.at(
@@ -265,7 +306,17 @@ class _Checker:
 
 
 def cross_check(
-    defs: Mapping[tuple[str, str], Definition], unparsed: list[Unparsed] | None = None
+    defs: Mapping[tuple[str, str], Definition],
+    unparsed: list[Unparsed] | None = None,
+    *,
+    salvaged: AbstractSet[tuple[str, str]] = frozenset(),
+    incomplete: bool = False,
 ) -> list[Problem]:
-    """Every cross-entry problem of a merged set of definitions (and of entries that failed)."""
-    return _Checker(defs).run(unparsed or [])
+    """Every cross-entry problem of a merged set of definitions (and of entries that failed).
+
+    ``salvaged`` holds (kind, id) of entries in files that could not be read, and
+    ``incomplete`` says some entries were lost whole: problems that would follow only from their
+    absence (unknown references to them, countries without a policy, cases without legs) are left
+    out, so that the problem of the unread file stands out.
+    """
+    return _Checker(defs, salvaged, incomplete).run(unparsed or [])
