@@ -11,21 +11,36 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from nkescape.atlas import Actor, Atlas, CountryPolicy, Event, Leg
+from nkescape.atlas import Actor, Atlas, CountryPolicy, Estimate, Event, EventEffect, Leg
 from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.network import Calendar, Network
 from nkescape.routing.query import PlanError, Query
 
-__all__ = ["Built", "build_network", "events_in_force", "p_sent_back"]
+__all__ = [
+    "BETRAYING_OPERATORS",
+    "Built",
+    "Capture",
+    "betrayal_rows",
+    "build_network",
+    "capture",
+    "events_in_force",
+    "expected_scaled",
+    "p_sent_back",
+]
 
-# Operators whose prices a funding actor's price factor applies to; travellers pay their own way
-# on legs they run themselves, and state transfers cost them nothing.
-_BROKERED = frozenset({"broker", "guide", "driver", "boatman", "ngo"})
+# Operators whose prices a funding actor's price factor applies to (and whom a pay-later
+# arrangement pays later); travellers pay their own way on legs they run themselves, and state
+# transfers cost them nothing.
+_PRICED = frozenset({"broker", "guide", "driver", "boatman", "ngo"})
+# Operators through whom the funding actor's betrayal (robbed, turned in, sold) can strike: the
+# hired hands. An NGO's own staff and state transfers do not sell the people they move.
+BETRAYING_OPERATORS = frozenset({"broker", "guide", "driver", "boatman"})
 
 
 def p_sent_back(
@@ -50,6 +65,81 @@ def p_sent_back(
     return min(1.0, bad / total)
 
 
+@dataclass(frozen=True)
+class Capture:
+    """What a capture in a country leads to, as shares of those caught there.
+
+    ``p_back`` counts returns, deaths and onward deportations that end in a return (see
+    ``p_sent_back``); ``p_killed`` and ``p_embassy`` are the policy's own shares; the rest are
+    released after ``detention_days`` and go on.
+    """
+
+    p_back: float
+    p_killed: float
+    p_embassy: float
+    detention_days: float
+
+
+def capture(atlas: Atlas, country: str, year: int) -> Capture:
+    """The expected outcome of being caught in ``country`` in ``year``; the planner's and the
+    simulator's one account of it."""
+    policy = atlas.policy_for(country, year)
+    back = p_sent_back(atlas, country, year)
+    if policy is None:
+        return Capture(back, 0.0, 0.0, 0.0)
+    items = {name: p.mean for name, p in policy.outcomes.items()}
+    total = sum(items.values()) or 1.0
+    return Capture(
+        back,
+        items.get("killed", 0.0) / total,
+        items.get("handed_to_embassy", 0.0) / total,
+        policy.detention_days.mean,
+    )
+
+
+def betrayal_rows(actor: Actor, legs: Sequence[Leg]) -> NDArray[np.float64]:
+    """(legs, 3): the chance of being robbed, turned in and sold on each leg of an itinerary.
+
+    The actor's reliability is per journey, so it is spread evenly over the itinerary's legs run
+    by hired hands (``BETRAYING_OPERATORS``); legs run by others carry none.
+    """
+    hired = [leg.operator in BETRAYING_OPERATORS for leg in legs]
+    share = 1.0 / max(1, sum(hired))
+    r = actor.reliability
+    row = np.array([r.robbed.mean, r.turned_in.mean, r.sold.mean]) * share
+    return np.array([row if h else np.zeros(3) for h in hired], dtype=np.float64).reshape(-1, 3)
+
+
+def _odds(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: NDArray[np.float64] = np.where(p < 1.0, p / (1.0 - p), np.inf)
+    return out
+
+
+def expected_scaled(estimate: Estimate, factor: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``E[scale_odds(p, factor)]`` for ``p`` drawn from a probability ``estimate``.
+
+    The simulator draws ``p`` and then moves its odds; the mean of that is not the moved mean
+    (scale_odds is not linear), so the planner takes this expectation to agree with it. A range
+    is uniform: the integral of ``p f / (1 + p g)``, ``g = f - 1``, over it in closed form.
+    """
+    f = np.asarray(factor, dtype=np.float64)
+    if estimate.shape != "range":
+        return scale_odds(estimate.mean, f)
+    a, b = estimate.bounds
+    if b - a < 1e-12:
+        return scale_odds(a, f)
+    g = f - 1.0
+    # Where g is tiny the closed form cancels; scale_odds is then linear to O(g), so the value at
+    # the middle is exact to far below any sampling error.
+    small = np.abs(g) < 1e-4
+    gs = np.where(small, 1.0, g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = f / (b - a) * ((b - a) / gs - (np.log1p(b * gs) - np.log1p(a * gs)) / gs**2)
+    out: NDArray[np.float64] = np.where(small, scale_odds((a + b) / 2, f), closed)
+    return np.clip(out, 0.0, 1.0)
+
+
 @dataclass(frozen=True, eq=False)
 class Built:
     """A Network and what is needed to explain its numbers."""
@@ -59,10 +149,23 @@ class Built:
     year: int
     actor: Actor
     events: tuple[Event, ...]
+    # (12, legs): the mean interception probability under this query, E[scale_odds(p, odds)].
     p_intercept: NDArray[np.float64]
+    # (12, legs): what the query (season, events, group) does to each leg's odds of interception.
+    odds_factor: NDArray[np.float64]
+    # (12, legs) twice: the estimates' lowest and highest interception, moved by ``odds_factor``.
+    p_intercept_bounds: tuple[NDArray[np.float64], NDArray[np.float64]]
     p_back: NDArray[np.float64]
+    # (12, legs): each leg's full price for the group, whoever pays it and whenever.
     cost_total: NDArray[np.float64]
+    # (12, legs): the part of ``cost_total`` the group pays as it goes, and after arriving; a
+    # sponsor pays the rest.
+    cost_upfront: NDArray[np.float64]
+    cost_later: NDArray[np.float64]
+    # Per leg, one line for each event that changes it (its name and what it does there).
     leg_events: dict[int, list[str]]
+    # What the events in force do beyond the legs (departures, repatriation from hiding).
+    departure_notes: tuple[str, ...]
 
 
 def funding_actor(atlas: Atlas, funding: str) -> Actor:
@@ -125,6 +228,14 @@ def events_in_force(
     return tuple(out)
 
 
+def _changes_legs(effect: EventEffect) -> bool:
+    """Whether an event's effect changes legs (rather than departures or people in hiding)."""
+    return effect.closes or any(
+        f is not None
+        for f in (effect.duration_factor, effect.cost_factor, effect.p_intercept_factor)
+    )
+
+
 def build_network(atlas: Atlas, query: Query) -> Built:
     """The routing Network for ``query`` on ``atlas``."""
     c = atlas.compiled
@@ -137,15 +248,27 @@ def build_network(atlas: Atlas, query: Query) -> Built:
 
     days = c.duration_days.copy()
     cost = c.cost_usd.copy()
-    p_int = c.p_intercept.copy()
+    # Odds factors compose by multiplication; start from the season's, which the compiled table
+    # applied to each leg's mean.
+    base = np.array([leg.p_intercept.mean for leg in legs])
+    inside = (base > 0.0) & (base < 1.0)
+    odds = np.where(inside, _odds(c.p_intercept) / np.where(inside, _odds(base), 1.0), 1.0)
     is_open = np.stack([c.usable(year, m) for m in range(1, 13)])
 
     in_force = events_in_force(atlas, query.date, history=query.history)
     # Only events that have happened are reported as in force.
     events = tuple(event for event, power in in_force if power > 0)
-    leg_events: dict[int, list[str]] = {}
+    # Per leg, the events that change it, each once with the notes of its effects on the leg.
+    leg_notes: dict[int, dict[str, list[str]]] = {}
+    departure: list[str] = []
     for event, power in in_force:
         for effect in event.effects:
+            line = f"{event.name}: {effect.note}"
+            if power > 0 and not _changes_legs(effect) and line not in departure:
+                # Departures, repatriation from hiding, airlifts: the flow model's, not a leg's.
+                departure.append(line)
+            if not _changes_legs(effect):
+                continue
             hit = np.array(
                 [
                     _targets(
@@ -161,15 +284,18 @@ def build_network(atlas: Atlas, query: Query) -> Built:
             )
             if not hit.any():
                 continue
-            for hit_leg in np.flatnonzero(hit).tolist():
-                leg_events.setdefault(hit_leg, []).append(f"{event.name}: {effect.note}")
+            if power > 0 or (power == 0 and effect.closes):
+                for hit_leg in np.flatnonzero(hit).tolist():
+                    notes = leg_notes.setdefault(hit_leg, {}).setdefault(event.name, [])
+                    if effect.note not in notes:
+                        notes.append(effect.note)
             if effect.closes and power >= 0:
                 is_open[:, hit] = False
             for factor, table in ((effect.duration_factor, days), (effect.cost_factor, cost)):
                 if factor is not None:
                     table[:, hit] *= factor.mean**power
             if effect.p_intercept_factor is not None:
-                p_int[:, hit] = scale_odds(p_int[:, hit], effect.p_intercept_factor.mean**power)
+                odds[:, hit] *= effect.p_intercept_factor.mean**power
 
     for j, leg in enumerate(legs):
         for g in leg.group:
@@ -180,8 +306,8 @@ def build_network(atlas: Atlas, query: Query) -> Built:
                 if factor is not None:
                     table[:, j] *= factor.mean**n
             if g.p_intercept_factor is not None:
-                p_int[:, j] = scale_odds(p_int[:, j], g.p_intercept_factor.mean**n)
-        if leg.operator in _BROKERED:
+                odds[:, j] *= g.p_intercept_factor.mean**n
+        if leg.operator in _PRICED:
             cost[:, j] *= price
         blocked = (
             leg.from_ in query.avoid
@@ -193,14 +319,23 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         if blocked:
             is_open[:, j] = False
     cost *= group.size
+    p_int = np.stack(
+        [expected_scaled(leg.p_intercept, odds[:, j]) for j, leg in enumerate(legs)], 1
+    )
+    lows, highs = np.array([leg.p_intercept.bounds for leg in legs]).reshape(-1, 2).T
+    bounds = (scale_odds(lows[None, :], odds), scale_odds(highs[None, :], odds))
 
     countries = [atlas.places[leg.from_].country for leg in legs]
     back = np.array([p_sent_back(atlas, country, year) for country in countries])
     p_fail = np.minimum(p_int * back, 1.0 - 1e-12)
-    # Paying later from resettlement money: nothing changes hands up front on brokered legs.
-    upfront = cost.copy()
-    if actor.pay_later:
-        upfront[:, [j for j, leg in enumerate(legs) if leg.operator in _BROKERED]] = 0.0
+    # On the legs the actor organises, a sponsor pays, or the group pays after arriving (from its
+    # resettlement money); either way nothing changes hands up front.
+    priced = [j for j, leg in enumerate(legs) if leg.operator in _PRICED]
+    upfront, later = cost.copy(), np.zeros_like(cost)
+    if actor.paid_by == "sponsor" or actor.pay_later:
+        upfront[:, priced] = 0.0
+    if actor.paid_by == "group" and actor.pay_later:
+        later[:, priced] = cost[:, priced]
 
     n_places = c.n_places
     safe = np.array([atlas.is_safe(p.country, year) for p in atlas.places.values()])
@@ -224,7 +359,9 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         out_legs=c.out_legs.astype(np.int64),
         leg_to=c.leg_to.astype(np.int64),
         days=days,
-        cost=upfront,
+        # What the journey needs in hand as it goes, the group's or its sponsor's: the money an
+        # itinerary is judged by and a budget limits. Paying later needs none of it now.
+        cost=cost - later,
         risk=-np.log1p(-p_fail),
         open=is_open,
         safe=safe,
@@ -234,4 +371,22 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         calendar=Calendar(query.date),
     )
     assert n_legs == network.n_legs
-    return Built(network, query, year, actor, events, p_int, back, cost, leg_events)
+    return Built(
+        network,
+        query,
+        year,
+        actor,
+        events,
+        p_int,
+        odds,
+        bounds,
+        back,
+        cost,
+        upfront,
+        later,
+        {
+            j: [f"{name}: {' '.join(notes)}" for name, notes in by.items()]
+            for j, by in leg_notes.items()
+        },
+        tuple(departure),
+    )

@@ -14,13 +14,18 @@ from typing import Any
 import numpy as np
 
 from nkescape.atlas import Atlas
-from nkescape.atlas.estimate import scale_odds
 from nkescape.atlas.geo import leg_line
+from nkescape.atlas.schema import FIRST_YEAR, LAST_YEAR
 from nkescape.routing.build import Built, build_network
+from nkescape.routing.network import HORIZON_MONTHS
+from nkescape.routing.outcome import expected_outcome
 from nkescape.routing.query import Funding, Group, PlanError, Query
-from nkescape.routing.search import WAIT, Label, pareto_search
+from nkescape.routing.search import WAIT, Label, lower_bounds, pareto_search
 
-__all__ = ["Itinerary", "Plan", "Step", "plan"]
+__all__ = ["PLAN_FORMAT", "Itinerary", "Plan", "Step", "plan"]
+
+# The layout of ``Plan.to_json``: raised when a key is renamed, removed or changes meaning.
+PLAN_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class Step:
     days: float
     cost_usd: float
     cost_upfront_usd: float
+    cost_later_usd: float
     p_intercept: float
     p_intercept_range: tuple[float, float]
     p_sent_back: float
@@ -62,6 +68,7 @@ class Step:
             "days": round(self.days, 2),
             "cost_usd": round(self.cost_usd, 2),
             "cost_upfront_usd": round(self.cost_upfront_usd, 2),
+            "cost_later_usd": round(self.cost_later_usd, 2),
             "p_intercept": round(self.p_intercept, 5),
             "p_intercept_range": [round(x, 5) for x in self.p_intercept_range],
             "p_sent_back_if_caught": round(self.p_sent_back, 4),
@@ -73,7 +80,18 @@ class Step:
 
 @dataclass(frozen=True)
 class Itinerary:
-    """A way from the origin to the destination with its figures (expected values and bands)."""
+    """A way from the origin to the destination with its figures (expected values and bands).
+
+    For a group that sets out on it: ``p_reach_safety`` and ``p_reach_destination`` are the
+    chances of reaching a country that does not send people back, and the destination;
+    ``expected_days`` and ``expected_days_to_safety`` the mean days among those who get there;
+    ``expected_cost_usd`` the mean price of what a group uses before it arrives or its journey
+    ends (so below the full price when journeys end early). These are what the simulator's means
+    estimate (``routing/outcome.py``). If everything goes as planned: ``days`` (waits included)
+    and ``cost_usd``, the full price whoever pays, of which the group pays ``cost_upfront_usd`` as
+    it goes and ``cost_later_usd`` after arriving, from resettlement money (pay-later brokers),
+    and a sponsor (an NGO) pays ``cost_sponsor_usd``.
+    """
 
     steps: tuple[Step, ...]
     p_reach_safety: float
@@ -83,6 +101,11 @@ class Itinerary:
     days_range: tuple[float, float]
     cost_usd: float
     cost_upfront_usd: float
+    cost_later_usd: float
+    cost_sponsor_usd: float
+    expected_days: float | None
+    expected_days_to_safety: float | None
+    expected_cost_usd: float
     safety_at: str | None
     channels: tuple[str, ...]
     distance_km: float
@@ -106,12 +129,21 @@ class Itinerary:
             "days_range": [round(x, 1) for x in self.days_range],
             "cost_usd": round(self.cost_usd),
             "cost_upfront_usd": round(self.cost_upfront_usd),
+            "cost_later_usd": round(self.cost_later_usd),
+            "cost_sponsor_usd": round(self.cost_sponsor_usd),
+            "expected_days": _round(self.expected_days, 1),
+            "expected_days_to_safety": _round(self.expected_days_to_safety, 1),
+            "expected_cost_usd": round(self.expected_cost_usd),
             "safety_at": self.safety_at,
             "channels": list(self.channels),
             "distance_km": round(self.distance_km),
             "places": list(self.places),
             "legs": [s.to_json() for s in self.steps],
         }
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
 
 
 @dataclass(frozen=True)
@@ -121,6 +153,10 @@ class Plan:
     query: Query
     itineraries: tuple[Itinerary, ...]
     events: tuple[str, ...] = field(default=())
+    # What the events in force do to setting out at all (not to a leg), e.g. departures held low.
+    departure_notes: tuple[str, ...] = field(default=())
+    # What makes the figures less trustworthy than usual, e.g. a year the atlas's policies miss.
+    warnings: tuple[str, ...] = field(default=())
     ranking: str = "highest probability of reaching safety, then fewest days"
 
     @property
@@ -153,16 +189,12 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "origin": self.origin,
-            "destination": self.destination,
-            "date": self.date.isoformat(),
-            "group": self.group.label(),
-            "group_size": self.group.size,
-            "funding": self.funding,
-            "profile": self.profile,
-            "budget_usd": self.budget,
+            "format": PLAN_FORMAT,
+            **self.query.to_json(),
             "ranking": self.ranking,
             "events_in_force": list(self.events),
+            "departure_notes": list(self.departure_notes),
+            "warnings": list(self.warnings),
             "itineraries": [it.to_json() for it in self.itineraries],
         }
 
@@ -209,19 +241,6 @@ def _policy_line(atlas: Atlas, country: str, year: int) -> str:
     return f"{country}: {outcomes}{onward}; held {policy.detention_days.format(' days')}"
 
 
-def _odds(p: float) -> float:
-    return p / (1.0 - p) if p < 1.0 else math.inf
-
-
-def _band(bounds: tuple[float, float], base: float, now: float) -> tuple[float, float]:
-    """The estimate's bounds moved by the same odds factor that took ``base`` to ``now``."""
-    if base <= 0.0 or base >= 1.0:
-        return (now, now)
-    factor = _odds(now) / _odds(base)
-    lo, hi = (float(scale_odds(b, factor)) for b in bounds)
-    return (lo, hi)
-
-
 def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
     c = atlas.compiled
     net = built.network
@@ -231,7 +250,6 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
     safety_at: str | None = None
     if net.safe[c.place_index[built.query.origin]]:
         safety_at = built.query.origin
-    log_low = log_high = 0.0
     reached_safe = safety_at is not None
     days_lo = days_hi = 0.0
     distance = 0.0
@@ -277,6 +295,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                     days=d,
                     cost_usd=d * float(net.wait_cost_per_day[node]),
                     cost_upfront_usd=d * float(net.wait_cost_per_day[node]),
+                    cost_later_usd=0.0,
                     p_intercept=-math.expm1(-d * float(net.wait_risk_per_day[node])),
                     p_intercept_range=(0.0, 0.0),
                     p_sent_back=1.0,
@@ -299,11 +318,11 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
         for est in (leg.duration_days, leg.cost_usd, leg.p_intercept):
             sources += [s for s in est.source if s not in sources]
         p_int = float(built.p_intercept[m, move])
-        p_range = _band(leg.p_intercept.bounds, float(c.p_intercept[m, move]), p_int)
+        p_range = (
+            float(built.p_intercept_bounds[0][m, move]),
+            float(built.p_intercept_bounds[1][m, move]),
+        )
         back = float(built.p_back[move])
-        if not reached_safe:
-            log_low += math.log1p(-min(p_range[1] * back, 1 - 1e-12))
-            log_high += math.log1p(-min(p_range[0] * back, 1 - 1e-12))
         dur = float(net.days[m, move])
         factor = dur / c.duration_days[m, move] if c.duration_days[m, move] > 0 else 1.0
         days_lo += leg.duration_days.quantile(0.1) * factor
@@ -323,7 +342,8 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                 month=month,
                 days=dur,
                 cost_usd=float(built.cost_total[m, move]),
-                cost_upfront_usd=float(net.cost[m, move]),
+                cost_upfront_usd=float(built.cost_upfront[m, move]),
+                cost_later_usd=float(built.cost_later[m, move]),
                 p_intercept=p_int,
                 p_intercept_range=p_range,
                 p_sent_back=back,
@@ -335,22 +355,75 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
         if not reached_safe and net.safe[c.place_index[leg.to]]:
             reached_safe = True
             safety_at = leg.to
-    p_safe = math.exp(-label.risk_safe) if label.safe else 0.0
+    moves = list(label.moves())
+    expected = expected_outcome(atlas, built, moves)
+    # The band: every leg at the low, then at the high end of its interception estimate.
+    low, high = (
+        expected_outcome(atlas, built, moves, p_intercept=table).p_reach_safety
+        for table in built.p_intercept_bounds
+    )
+    price = sum(s.cost_usd for s in steps)
+    later = sum(s.cost_later_usd for s in steps)
+    upfront = sum(s.cost_upfront_usd for s in steps)
     return Itinerary(
         steps=tuple(steps),
-        p_reach_safety=p_safe,
-        p_reach_destination=math.exp(-label.risk),
-        p_reach_safety_range=(
-            (math.exp(log_low), math.exp(log_high)) if label.safe else (0.0, 0.0)
-        ),
+        p_reach_safety=expected.p_reach_safety,
+        p_reach_destination=expected.p_reach_destination,
+        p_reach_safety_range=(min(low, high), max(low, high)),
         days=label.t,
         days_range=(days_lo, days_hi),
-        cost_usd=sum(s.cost_usd for s in steps),
-        cost_upfront_usd=label.cost,
+        cost_usd=price,
+        cost_upfront_usd=upfront,
+        cost_later_usd=later,
+        cost_sponsor_usd=max(0.0, price - upfront - later),
+        expected_days=expected.days,
+        expected_days_to_safety=expected.days_to_safety,
+        expected_cost_usd=expected.cost_usd,
         safety_at=safety_at,
         channels=tuple(channels),
         distance_km=distance,
     )
+
+
+def _warnings(atlas: Atlas, query: Query, found: list[Itinerary]) -> tuple[str, ...]:
+    """Say when the atlas's policies do not cover the departure year on the way."""
+    year = query.date.year
+    first = min((p.in_use.start for p in atlas.policies.values()), default=year)
+    out: list[str] = []
+    if year < first:
+        out.append(
+            f"the departure ({query.date.isoformat()}) is before every policy in the atlas (the "
+            f"first starts in {first}): no country is safe and a capture anywhere counts as "
+            "being sent back"
+        )
+    countries = sorted({atlas.places[p].country for it in found for p in it.places})
+    missing = [c for c in countries if atlas.policy_for(c, year) is None]
+    if missing and year >= first:
+        out.append(
+            f"the atlas has no policy for {', '.join(missing)} in {year}: a capture there counts "
+            "as being sent back"
+        )
+    return tuple(out)
+
+
+def _criteria(it: Itinerary) -> tuple[float, float, float, float]:
+    """What an itinerary is judged by, each to be made small."""
+    return (-it.p_reach_safety, -it.p_reach_destination, it.days, it.cost_usd - it.cost_later_usd)
+
+
+def _non_dominated(found: list[Itinerary]) -> list[Itinerary]:
+    """The itineraries no other one beats on every criterion.
+
+    The search's survival leaves out broker betrayal, which depends on how many legs of the
+    whole itinerary hired hands run; with it included some itineraries the search kept can be
+    beaten, and they go.
+    """
+    scores = [_criteria(it) for it in found]
+    return [
+        it
+        for it, a in zip(found, scores, strict=True)
+        if not any(b != a and all(x <= y for x, y in zip(b, a, strict=True)) for b in scores)
+    ]
 
 
 def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Label]]:
@@ -374,6 +447,8 @@ def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Lab
 
 def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
     """Which constraint removed the last route: relax each in turn and see what comes back."""
+    c = atlas.compiled
+    origin = c.place_index[query.origin]
     relaxations: list[tuple[str, Query]] = []
     if query.budget is not None:
         relaxations.append((f"the budget of US${query.budget:,.0f}", replace(query, budget=None)))
@@ -399,6 +474,14 @@ def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
             elif what.startswith("the limit"):
                 extra = f"; the fastest route takes {min(lab.t for lab in labels):.0f} days"
             return f"{what} removes the last route{extra}"
+    built = build_network(atlas, query)
+    fastest = float(lower_bounds(built.network, c.place_index[query.destination]).days[origin])
+    horizon = built.network.calendar.month_starts[-1]
+    if math.isfinite(fastest) and fastest > horizon:
+        return (
+            f"the fastest way takes about {fastest:,.0f} days, past the {horizon:,.0f} days "
+            f"({HORIZON_MONTHS} months) the planner looks ahead"
+        )
     return (
         f"no leg in use on {query.date.isoformat()} joins them (events in force or the legs' "
         "years of use close the way; try another --date)"
@@ -439,7 +522,9 @@ def plan(
     group
         A :class:`Group` or text such as ``"2w,1m,1c"``.
     budget
-        US$ the group can pay up front, all members together.
+        US$ the journey can draw on as it goes, all members together, with a sponsor's money
+        when one pays (``funding="ngo"``); what a pay-later broker is paid after arrival does
+        not count against it.
     profile
         Who travels: only channels open to that profile are used.
     funding
@@ -479,6 +564,11 @@ def plan(
         year = today.year if month >= today.month else today.year + 1
         date = dt.date(year, month, 1)
     when = date or today
+    if not FIRST_YEAR <= when.year <= LAST_YEAR:
+        raise PlanError(
+            f"date: {when.isoformat()} is outside the years the atlas covers "
+            f"({FIRST_YEAR}-{LAST_YEAR}); give a departure in those years"
+        )
     if origin is None:
         if profile is None or profile not in atlas.profiles:
             raise PlanError("give an origin place, or a profile to start from its first place")
@@ -504,9 +594,13 @@ def plan(
             f"no route from {origin!r} to {destination!r}: {_why_none(atlas, query, epsilon)}"
         )
     itineraries = sorted(
-        (_explain(atlas, built, lab) for lab in labels),
+        _non_dominated([_explain(atlas, built, lab) for lab in labels]),
         key=lambda it: (-round(it.p_reach_safety, 6), it.days, it.cost_usd),
     )
     return Plan(
-        query=query, itineraries=tuple(itineraries), events=tuple(e.name for e in built.events)
+        query=query,
+        itineraries=tuple(itineraries),
+        warnings=_warnings(atlas, query, itineraries),
+        events=tuple(e.name for e in built.events),
+        departure_notes=built.departure_notes,
     )

@@ -7,9 +7,10 @@ import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from nkescape.atlas import Atlas
+if TYPE_CHECKING:
+    from nkescape.atlas import Atlas
 
 __all__ = ["FUNDING", "Funding", "Group", "PlanError", "suggest"]
 
@@ -28,6 +29,11 @@ def suggest(word: str, options: Iterable[str]) -> str:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
+
+# Group effects apply once per member, so a group's size must stay where they are finite. The
+# sources describe groups of a few people, the largest a boat of a few dozen; a hundred is far past
+# any of them and keeps factors at the atlas's bounds finite (100 ** 100 is about 1e200).
+MAX_GROUP = 100
 
 _GROUP_CODES = {"w": "women", "m": "men", "c": "children", "e": "elderly", "d": "disabled"}
 
@@ -48,6 +54,11 @@ class Group:
                 raise PlanError(f"group: {name} cannot be negative")
         if self.size == 0:
             raise PlanError("group: nobody travels (give at least one person, e.g. --group 1w)")
+        if self.size > MAX_GROUP:
+            raise PlanError(
+                f"group: {self.size} people is more than the planner takes ({MAX_GROUP}); plan "
+                "the group in parts"
+            )
 
     @property
     def size(self) -> int:
@@ -67,7 +78,7 @@ class Group:
         """``"2w,1m,1c"``: 2 women, 1 man, 1 child (e: elderly, d: disabled)."""
         counts: dict[str, int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
-            match = re.fullmatch(r"(\d+)\s*([a-zA-Z])", part)
+            match = re.fullmatch(r"(\d{1,9})\s*([a-zA-Z])", part)
             if match is None or match.group(2).lower() not in _GROUP_CODES:
                 raise PlanError(
                     f"group: cannot read {part!r} (write counts and letters such as 2w,1m,1c: "
@@ -109,6 +120,23 @@ class Query:
     require_channel: str | None = None
     # True: every event, as history happened (the flow model); see ``events_in_force``.
     history: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """The question, under the names every JSON output of nkescape gives it."""
+        return {
+            "origin": self.origin,
+            "destination": self.destination,
+            "date": self.date.isoformat(),
+            "group": self.group.label(),
+            "group_size": self.group.size,
+            "funding": self.funding,
+            "profile": self.profile,
+            "budget_usd": self.budget,
+            "avoid": sorted(self.avoid),
+            "max_days": self.max_days,
+            "channel": self.require_channel,
+            "history": self.history,
+        }
 
     def check(self, atlas: Atlas) -> None:
         """Raise PlanError naming the first bad field, with suggestions."""

@@ -166,6 +166,8 @@ def pareto_search(
     if backend not in ("auto", "python", "numba"):
         raise ValueError(f"unknown backend {backend!r} (auto, python or numba)")
     slack = 1.0 + epsilon
+    # The calendar reaches HORIZON_MONTHS ahead; a longer itinerary has no dates, so it is refused.
+    max_days = min(max_days, net.calendar.month_starts[-1])
     lb = bounds if bounds is not None else lower_bounds(net, target)
     if required is None and (
         backend == "numba"

@@ -17,14 +17,13 @@ from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas, Estimate
 from nkescape.routing import Itinerary
-from nkescape.routing.build import Built, build_network
+from nkescape.routing.build import Built, betrayal_rows, build_network, capture
 from nkescape.routing.query import Query
 
 __all__ = ["SHAPES", "JourneyModel", "journey_model"]
 
 # Estimate shapes as kernel codes.
 SHAPES = {"point": 0, "range": 1, "lognormal": 2}
-_BROKERED = frozenset({"broker", "guide", "driver", "boatman"})
 
 
 def _params(e: Estimate) -> tuple[int, float, float]:
@@ -95,11 +94,6 @@ def _ratio(new: NDArray[np.float64], base: NDArray[np.float64]) -> NDArray[np.fl
     return out
 
 
-def _odds(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(p < 1, p / (1 - p), np.inf)
-
-
 def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) -> JourneyModel:
     """Arrays for simulating ``itinerary`` (or a list of leg ids) under ``query``."""
     built: Built = build_network(atlas, query)
@@ -127,29 +121,9 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
     # expected values is what the query (season, events, group, funding, size) does to a leg.
     dur_factor = _ratio(net.days[:, js], np.array([[leg.duration_days.mean for leg in legs]]))
     cost_factor = _ratio(built.cost_total[:, js], np.array([[leg.cost_usd.mean for leg in legs]]))
-    base_p = np.array([[leg.p_intercept.mean for leg in legs]])
-    odds_factor = _ratio(_odds(built.p_intercept[:, js]), _odds(base_p))
+    odds_factor = built.odds_factor[:, js]
     p_back = np.array([built.p_back[j] for j in js])
-    p_embassy, p_killed, detention, betrayal = [], [], [], []
-    actor = built.actor
-    n_brokered = max(1, sum(leg.operator in _BROKERED for leg in legs))
-    for leg in legs:
-        country = atlas.places[leg.from_].country
-        policy = atlas.policy_for(country, year)
-        if policy is None:
-            p_embassy.append(0.0)
-            p_killed.append(0.0)
-            detention.append(0.0)
-        else:
-            items = {name: p.mean for name, p in policy.outcomes.items()}
-            total = sum(items.values()) or 1.0
-            p_embassy.append(items.get("handed_to_embassy", 0.0) / total)
-            p_killed.append(items.get("killed", 0.0) / total)
-            detention.append(policy.detention_days.mean)
-        r = actor.reliability
-        share = 1.0 / n_brokered if leg.operator in _BROKERED else 0.0
-        # The actor's reliability is per journey; spread it over the brokered legs.
-        betrayal.append([r.robbed.mean * share, r.turned_in.mean * share, r.sold.mean * share])
+    captures = [capture(atlas, atlas.places[leg.from_].country, year) for leg in legs]
     origin = c.place_index[query.origin]
     starts = [c.place_index[leg.from_] for leg in legs]
     return JourneyModel(
@@ -164,14 +138,14 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
         odds_factor=odds_factor.T.copy(),
         is_open=net.open[:, js].T.copy(),
         p_back=p_back,
-        p_embassy=np.array(p_embassy),
-        p_killed=np.array(p_killed),
-        detention=np.array(detention),
+        p_embassy=np.array([x.p_embassy for x in captures]),
+        p_killed=np.array([x.p_killed for x in captures]),
+        detention=np.array([x.detention_days for x in captures]),
         wait_hazard=np.array(
             [0.0 if s == origin else float(net.wait_risk_per_day[s]) for s in starts]
         ),
         wait_cost=np.array([float(net.wait_cost_per_day[s]) for s in starts]),
-        betrayal=np.array(betrayal, dtype=np.float64),
+        betrayal=betrayal_rows(built.actor, legs),
         to_safe=np.array([bool(net.safe[c.place_index[leg.to]]) for leg in legs]),
         start_safe=bool(net.safe[origin]),
         not_before=not_before,
