@@ -8,15 +8,19 @@ import inspect
 import pkgutil
 from pathlib import Path
 
+import pytest
+
 import nkescape
-import nkescape.atlas
 
 # Data flows one way: a package may import only packages to its left.
 LAYERS = ["atlas", "routing", "simulate", "flows", "report", "cli", "web"]
 
 
-def test_atlas_all_is_complete_and_importable() -> None:
-    module = nkescape.atlas
+@pytest.mark.parametrize(
+    "package", ["nkescape.atlas", "nkescape.routing", "nkescape.simulate", "nkescape.report"]
+)
+def test_all_is_complete_and_importable(package: str) -> None:
+    module = importlib.import_module(package)
     for name in module.__all__:
         assert hasattr(module, name), name
     public = {
@@ -24,9 +28,33 @@ def test_atlas_all_is_complete_and_importable() -> None:
         for name, obj in vars(module).items()
         if not name.startswith("_")
         and (inspect.isclass(obj) or inspect.isfunction(obj))
-        and obj.__module__.startswith("nkescape.atlas")
+        and obj.__module__.startswith(package)
     }
     assert public <= set(module.__all__), public - set(module.__all__)
+
+
+def test_the_package_exports_resolve_and_match_what_type_checkers_see() -> None:
+    for name in nkescape.__all__:
+        assert getattr(nkescape, name) is not None, name
+        assert name in dir(nkescape)
+    # The names imported under TYPE_CHECKING (what mypy sees) are those __getattr__ serves.
+    tree = ast.parse(Path(nkescape.__file__).read_text(encoding="utf-8"))
+    typed = {
+        (node.module, alias.name)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    served = {(module, name) for name, module in nkescape._LAZY.items()}
+    assert typed == served
+    assert set(nkescape.__all__) == {*nkescape._LAZY, "__version__"}
+    # Each name is the object of the module that defines it (simulate: the callable package).
+    for module, name in served:
+        value = getattr(importlib.import_module(module), name)
+        assert getattr(nkescape, name) is value or name == "simulate", name
+    assert nkescape.simulate is importlib.import_module("nkescape.simulate")
 
 
 def _imports(path: Path) -> set[str]:

@@ -217,8 +217,6 @@ runner = CliRunner()
 def test_cli_simulate_json_is_reproducible(tmp_path: Path) -> None:
     args = [
         "simulate",
-        "--out",
-        str(tmp_path),
         "--from",
         "hyesan",
         "--date",
@@ -229,11 +227,13 @@ def test_cli_simulate_json_is_reproducible(tmp_path: Path) -> None:
         "1",
         "--json",
     ]
-    first = runner.invoke(app, args)
-    second = runner.invoke(app, args)
+    # Two folders: a run never lands on an earlier one. The JSON is stdout; stderr says what
+    # was written where.
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    second = runner.invoke(app, [*args, "--out", str(tmp_path / "b")])
     assert first.exit_code == 0, first.output
-    assert first.output == second.output
-    data = json.loads(first.output)
+    assert first.stdout == second.stdout
+    data = json.loads(first.stdout)
     assert {
         "p_reach_safety",
         "p_reach_destination",
@@ -408,7 +408,7 @@ def test_cli_adaptive(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["p_reach_destination"]["value"] > 0
     assert {row["leg"] for row in data["funnel"]} >= {"changbai-yanji-car"}
     bad = runner.invoke(app, ["simulate", "--from", "hyesan", "--adaptive", "--parquet"])

@@ -13,9 +13,22 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from nkescape import __version__
+from nkescape.routing.query import Query
 from nkescape.simulate.kernel import OUTCOMES, Chunk
 
-__all__ = ["COST_EDGES", "DAY_EDGES", "Summary", "chunk_aggregates", "wilson"]
+__all__ = [
+    "COST_EDGES",
+    "DAY_EDGES",
+    "SUMMARY_FORMAT",
+    "Summary",
+    "chunk_aggregates",
+    "wilson",
+]
+
+# The layout of ``Summary.to_json()``: raised whenever a key is renamed, removed or changes
+# meaning, so that readers of stored summaries can tell which layout they hold.
+SUMMARY_FORMAT = 1
 
 _Z95 = 1.959963984540054  # two-sided 95% normal quantile
 DAY_EDGES = np.concatenate([[0.0], np.geomspace(0.01, 1e5, 4001)])
@@ -72,10 +85,21 @@ def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
 
 @dataclass
 class Summary:
-    """Aggregates of ``runs`` journeys along one itinerary."""
+    """Aggregates of ``runs`` journeys along one itinerary, and what it takes to repeat them.
+
+    ``seed`` is the entropy of the run's ``numpy.random.SeedSequence`` and ``spawn_key`` its
+    spawn key: ``SeedSequence(seed, spawn_key=spawn_key)`` with the same ``kernel`` and
+    ``chunk`` gives the same numbers again.
+    """
 
     legs: tuple[str, ...]
-    seed: int
+    seed: int | tuple[int, ...]
+    spawn_key: tuple[int, ...] = ()
+    kernel: str = "numpy"  # numpy, numba, jax or adaptive (the re-planning NumPy kernel)
+    device: str = "cpu"  # cpu, or the JAX device: its platform and kind
+    chunk: int = 0  # journeys per chunk, part of what fixes the numbers
+    query: Query | None = None
+    itinerary: int | None = None  # rank in the plan, when the run was given a plan
     runs: int = 0
     outcomes: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(OUTCOMES), np.int64))
     safe: int = 0
@@ -135,20 +159,50 @@ class Summary:
         """Fold in how many journeys of a chunk took each leg (adaptive journeys)."""
         self.taken = counts.copy() if self.taken is None else self.taken + counts
 
+    def order_legs(self, order: NDArray[np.int64]) -> None:
+        """Put the legs (and their funnel rows and counts) in ``order``, a permutation."""
+        self.legs = tuple(self.legs[i] for i in order)
+        self.funnel = self.funnel[order]
+        if self.taken is not None:
+            self.taken = self.taken[order]
+
+    def metadata(self) -> dict[str, Any]:
+        """What produced these numbers: layout, versions, kernel, device, question and seed.
+
+        The head of ``to_json()``, and the metadata of the Parquet file of the same run.
+        """
+        return {
+            "format": SUMMARY_FORMAT,
+            "nkescape_version": __version__,
+            "numpy_version": np.__version__,
+            "kernel": self.kernel,
+            "device": self.device,
+            "chunk": self.chunk,
+            "seed": list(self.seed) if isinstance(self.seed, tuple) else self.seed,
+            "spawn_key": list(self.spawn_key),
+            "query": self.query.to_json() if self.query is not None else None,
+            "itinerary": self.itinerary,
+        }
+
     def to_json(self) -> dict[str, Any]:
+        """The run as JSON: its ``metadata()``, then shares with intervals, quantiles, funnel.
+
+        The funnel lists the legs in journey order; for adaptive journeys, legs no journey
+        took are left out.
+        """
         n = self.runs
         if self.taken is None:
             entered = n - np.concatenate([[0], np.cumsum(self.funnel.sum(axis=1))[:-1]])
         else:
             entered = self.taken
         return {
+            **self.metadata(),
             "runs": n,
-            "seed": self.seed,
             "legs": list(self.legs),
-            "p_reach_safety": {"value": self.p_reach_safety, "ci95": wilson(self.safe, n)},
+            "p_reach_safety": {"value": self.p_reach_safety, "ci95": list(wilson(self.safe, n))},
             "p_reach_destination": {
                 "value": self.p_reach_destination,
-                "ci95": wilson(int(self.outcomes[0]), n),
+                "ci95": list(wilson(int(self.outcomes[0]), n)),
             },
             "outcomes": {name: int(k) / n for name, k in zip(OUTCOMES, self.outcomes, strict=True)},
             "days_to_safety": self.quantiles("safety"),
