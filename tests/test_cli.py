@@ -42,6 +42,7 @@ def test_show_json_has_a_list_per_kind(tmp_path: Path, toy: dict[str, Any]) -> N
     result = runner.invoke(app, ["atlas", "show", str(root), "--json"])
     assert result.exit_code == 0
     data = json.loads(result.output)
+    assert data.pop("format") == 1
     assert set(data) == {
         "places",
         "legs",
@@ -87,12 +88,16 @@ def test_overlay_from_environment(tmp_path: Path, toy: dict[str, Any]) -> None:
         app, ["atlas", "check", str(base)], env={"NKESCAPE_OVERLAY": str(overlay)}
     )
     assert result.exit_code == 0, result.output
-    assert "override: places home from" in result.output
+    assert "override: places home from" in result.stderr  # a note, not a result
 
 
-def test_usage_error_exits_2() -> None:
+def test_usage_error_exits_2_with_one_line() -> None:
     result = runner.invoke(app, ["atlas", "export", "--format", "kml"])
     assert result.exit_code == 2
+    assert result.stderr == (
+        "nkescape: Invalid value for '--format': 'kml' is not one of 'geojson'. "
+        "(see nkescape atlas export --help)\n"
+    )
 
 
 def test_installed_command_prints_one_line_not_a_traceback(tmp_path: Path) -> None:

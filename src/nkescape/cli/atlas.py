@@ -1,21 +1,32 @@
-"""``nkescape atlas``: check, show and export the atlas."""
+"""``nkescape atlas``: check, show and export the atlas.
+
+Results go to standard output; the overlay's replacements, warnings and the files written go to
+standard error.
+"""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from nkescape.atlas import Atlas, Estimate, to_geojson
-from nkescape.atlas.validate import walk
-from nkescape.cli._common import Overlay, console, fail, load
+from nkescape.atlas.schema import SHOW_ORDER
+from nkescape.cli._common import EXIT_CODES, Overlay, announce, console, fail, load, note
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from nkescape.atlas import Atlas
 
 app = typer.Typer(help="Check, show and export the atlas.", no_args_is_help=True)
+
+# The kinds of entry, in the order the atlas shows them: the choices of `show --kind`.
+Kind = StrEnum("Kind", [(k, k) for k in SHOW_ORDER])  # type: ignore[misc]
 
 Dirs = Annotated[
     list[Path] | None,
@@ -29,6 +40,9 @@ Dirs = Annotated[
 
 def estimate_stats(atlas: Atlas) -> tuple[int, int]:
     """Number of estimates in the atlas, and how many rest only on assumption sources."""
+    from nkescape.atlas import Estimate
+    from nkescape.atlas.validate import walk
+
     total = assumed = 0
     for d in atlas.definitions.values():
         for _, model in walk(d.entry):
@@ -39,10 +53,14 @@ def estimate_stats(atlas: Atlas) -> tuple[int, int]:
     return total, assumed
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def check(dirs: Dirs = None, overlay: Overlay = None) -> None:
     """Validate the atlas and print its counts; exit 1 listing every problem."""
+    from rich.table import Table
+
     atlas = load(dirs, overlay)
+    for o in atlas.overrides:
+        note(f"override: {o.key[0]} {o.key[1]} from {o.by.where} replaces {o.replaced.where}")
     out = console()
     counts = atlas.counts()
     table = Table(title="atlas", show_edge=False)
@@ -59,13 +77,6 @@ def check(dirs: Dirs = None, overlay: Overlay = None) -> None:
         "the project's modelling judgement"
     )
     out.print("layers: " + ", ".join(atlas.layers), markup=False)
-    for o in atlas.overrides:
-        out.print(
-            f"override: {o.key[0]} {o.key[1]} from {o.by.where} replaces {o.replaced.where}",
-            markup=False,
-        )
-    for warning in atlas.warnings:
-        out.print(f"warning: {warning}", markup=False, style="yellow")
     out.print("atlas OK: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()), markup=False)
 
 
@@ -76,12 +87,48 @@ def _years(entry: Any) -> str:
     return f"{years.start}-{years.until if years.until is not None else ''}"
 
 
-def _tables(atlas: Atlas) -> dict[str, Table]:
-    def table(title: str, *columns: str) -> Table:
-        t = Table(title=title, show_edge=False, show_lines=False)
-        for c in columns:
-            t.add_column(c, overflow="fold")
-        return t
+class _Rows:
+    """One kind's entries as rows of text, shown as a table when it fits the width."""
+
+    def __init__(self, title: str, *columns: str) -> None:
+        self.title = title
+        self.columns = columns
+        self.rows: list[tuple[str, ...]] = []
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+    def print(self, out: Console) -> None:
+        """A table if every row fits on one line, else one block per entry (never a cell
+        folded to a few letters a line): its id, then ``column: value`` pairs, wrapped."""
+        from rich import box
+        from rich.table import Table
+
+        widths = [
+            max([len(c), *(len(r[j]) for r in self.rows)]) for j, c in enumerate(self.columns)
+        ]
+        out.print(self.title, markup=False)
+        if sum(widths) + 2 * (len(widths) - 1) <= out.width:
+            table = Table(
+                box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0)
+            )
+            for c in self.columns:
+                table.add_column(c, no_wrap=True)
+            for r in self.rows:
+                table.add_row(*r)
+            out.print(table)
+            return
+        for r in self.rows:
+            out.print(r[0], markup=False, highlight=False)
+            pairs = "; ".join(f"{c}: {v}" for c, v in zip(self.columns[1:], r[1:], strict=True))
+            text = textwrap.fill(
+                pairs, width=out.width, initial_indent="    ", subsequent_indent="    "
+            )
+            out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def _tables(atlas: Atlas) -> dict[str, _Rows]:
+    table = _Rows
 
     places = table("places", "id", "name", "country", "kind", "lat", "lon", "defined at")
     for p in atlas.places.values():
@@ -186,19 +233,7 @@ def _tables(atlas: Atlas) -> dict[str, Table]:
     }
 
 
-class Kind(StrEnum):
-    places = "places"
-    legs = "legs"
-    channels = "channels"
-    profiles = "profiles"
-    policies = "policies"
-    actors = "actors"
-    events = "events"
-    cases = "cases"
-    sources = "sources"
-
-
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def show(
     dirs: Dirs = None,
     overlay: Overlay = None,
@@ -206,39 +241,52 @@ def show(
         bool, typer.Option("--json", help="One JSON object, a list per kind.")
     ] = False,
     kind: Annotated[
-        list[Kind] | None, typer.Option("--kind", help="Show only these kinds (repeatable).")
+        list[Kind] | None,
+        typer.Option(
+            "--kind",
+            help="Show only this kind (repeatable): " + ", ".join(SHOW_ORDER) + ".",
+            metavar="KIND",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Print the atlas as tables, or as one JSON object with a list per kind."""
     atlas = load(dirs, overlay)
     wanted = [k.value for k in kind] if kind else None
     if as_json:
+        from nkescape.atlas.model import ATLAS_JSON_FORMAT
+
         data = atlas.to_json()
         if wanted:
             data = {k: v for k, v in data.items() if k in wanted}
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json.dumps({"format": ATLAS_JSON_FORMAT, **data}, indent=2, ensure_ascii=False))
         return
     out = console()
-    for name, t in _tables(atlas).items():
+    for name, rows in _tables(atlas).items():
         if wanted is None or name in wanted:
-            out.print(t)
+            rows.print(out)
             out.print()
 
 
 class Format(StrEnum):
+    """The formats ``export`` writes."""
+
     geojson = "geojson"
 
 
-@app.command()
+@app.command(epilog=EXIT_CODES)
 def export(
     dirs: Dirs = None,
     overlay: Overlay = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.geojson,
     output: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write here instead of standard output.")
+        Path | None,
+        typer.Option("--out", "-o", help="Write here instead of standard output.", metavar="FILE"),
     ] = None,
 ) -> None:
     """Export the atlas for maps: places as points, legs as lines (GeoJSON)."""
+    from nkescape.atlas import to_geojson
+
     atlas = load(dirs, overlay)
     text = json.dumps(to_geojson(atlas), ensure_ascii=False)
     if output is None:
@@ -248,6 +296,4 @@ def export(
         output.write_text(text + "\n", encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {output}: {exc.strerror}")
-    console().print(
-        f"wrote {output} ({len(atlas.places)} places, {len(atlas.legs)} legs)", markup=False
-    )
+    announce([output], f"{len(atlas.places)} places, {len(atlas.legs)} legs")

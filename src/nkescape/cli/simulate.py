@@ -1,23 +1,112 @@
-"""``nkescape simulate``: many journeys along a planned itinerary, with intervals."""
+"""``nkescape simulate``: many journeys along a planned itinerary, with intervals.
+
+Results (the summary, or its JSON with ``--json``) go to standard output; the progress bar,
+warnings and the names of the files written (``summary.json``, the plots, ``journeys.parquet``)
+go to standard error. A run never lands silently on an earlier one (``run_folder``).
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 import warnings
+from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
 
-from nkescape.cli._common import Overlay, Parameters, console, fail, load, with_parameters
-from nkescape.cli.plan import Budget, Date, From, FundingOpt, GroupOpt, Month, To, _date, _funding
-from nkescape.report import write_simulation_plots
-from nkescape.report.journeys import JourneyWriter
-from nkescape.routing import PlanError, plan
-from nkescape.simulate import SimulationError, Summary, simulate, simulate_adaptive
+# The simulator's vocabularies: the CLI's choices are built from them, not written again.
+from nkescape.backends import BACKENDS, DEVICES
+from nkescape.cli._common import (
+    Force,
+    Overlay,
+    Parameters,
+    announce,
+    console,
+    fail,
+    library_errors,
+    load,
+    run_folder,
+    stderr_console,
+    warn,
+    with_parameters,
+)
+from nkescape.cli.plan import (
+    SELF_FUNDED,
+    SIMULATE_OUT,
+    Budget,
+    Date,
+    From,
+    FundingOpt,
+    GroupOpt,
+    Month,
+    To,
+    funding_of,
+)
+
+if TYPE_CHECKING:
+    from nkescape.atlas import Atlas
+    from nkescape.routing import Plan
+    from nkescape.simulate import Chunk, Summary
+
+DeviceChoice = StrEnum("DeviceChoice", [(d, d) for d in DEVICES])  # type: ignore[misc]
+BackendChoice = StrEnum("BackendChoice", [(b, b) for b in BACKENDS])  # type: ignore[misc]
+ON_CPU = DeviceChoice("cpu")
+AUTO_BACKEND = BackendChoice("auto")
+
+
+def run_journeys(
+    atlas: Atlas,
+    result: Plan,
+    itinerary: int,
+    *,
+    runs: int,
+    seed: int,
+    device: str = "cpu",
+    backend: str = "auto",
+    adaptive: bool = False,
+    on_start: Callable[[Summary], None] | None = None,
+    on_chunk: Callable[[Chunk], None] | None = None,
+) -> Summary:
+    """Simulate with a progress bar and the library's warnings on stderr; bad input exits 1."""
+    from rich.progress import Progress
+
+    from nkescape.simulate import simulate, simulate_adaptive
+
+    err = stderr_console()
+    with (
+        library_errors(),
+        Progress(console=err, transient=True, disable=not err.is_terminal) as bar,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always")
+        task = bar.add_task("simulating journeys", total=runs)
+
+        def advance(n: int) -> None:
+            bar.advance(task, n)
+
+        if adaptive:
+            summary = simulate_adaptive(
+                atlas, query=result.query, runs=runs, seed=seed, progress=advance
+            )
+        else:
+            summary = simulate(
+                atlas,
+                result,
+                itinerary,
+                runs=runs,
+                seed=seed,
+                device=device,
+                backend=backend,
+                progress=advance,
+                on_start=on_start,
+                on_chunk=on_chunk,
+            )
+    for warning in caught:
+        warn(str(warning.message))
+    return summary
 
 
 def simulate_command(
@@ -27,30 +116,51 @@ def simulate_command(
     date: Date = None,
     group: GroupOpt = "1w",
     budget: Budget = None,
-    funding: FundingOpt = "self",
+    funding: FundingOpt = SELF_FUNDED,
     itinerary: Annotated[
-        int, typer.Option("--itinerary", help="Which of the plan's itineraries (1 = best).")
+        int,
+        typer.Option(
+            "--itinerary", help="Which of the plan's itineraries (1 = best).", metavar="N"
+        ),
     ] = 1,
     adaptive: Annotated[
         bool,
         typer.Option("--adaptive", help="Re-plan at every place instead of one itinerary."),
     ] = False,
-    runs: Annotated[int, typer.Option("--runs", help="Number of journeys.")] = 100_000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")] = 1,
+    runs: Annotated[int, typer.Option("--runs", help="Number of journeys.", metavar="N")] = 100_000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Random seed (same seed, same numbers).", metavar="N")
+    ] = 1,
     device: Annotated[
-        str, typer.Option("--device", help="cpu (default), gpu, or auto (GPU if JAX sees one).")
-    ] = "cpu",
+        DeviceChoice,
+        typer.Option(
+            "--device",
+            help="cpu; gpu (the JAX kernel on a GPU); auto (a GPU if JAX sees one, else the CPU "
+            "with a warning); jax-cpu (the JAX kernel on the CPU, to compare).",
+        ),
+    ] = ON_CPU,
     backend: Annotated[
-        str,
+        BackendChoice,
         typer.Option(
             "--backend",
-            help="CPU kernel: auto (numba when installed), numba, or numpy (the reference).",
+            help="CPU kernel: numpy (the reference), numba (compiled; the `fast` extra), or auto "
+            "(numba when installed).",
         ),
-    ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
+    ] = AUTO_BACKEND,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the JSON summary (the same as summary.json).")
+    ] = False,
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for summary.json and the plots (PNG).")
-    ] = Path("out/simulate"),
+        Path | None,
+        typer.Option(
+            "--out",
+            help=f"Folder for summary.json and the plots (PNG) [default: {SIMULATE_OUT}, or "
+            f"{SIMULATE_OUT}-2, -3... when taken].",
+            metavar="DIR",
+            show_default=False,
+        ),
+    ] = None,
+    force: Force = False,
     parquet: Annotated[
         bool, typer.Option("--parquet", help="Also write every journey to journeys.parquet.")
     ] = False,
@@ -58,67 +168,53 @@ def simulate_command(
     parameters: Parameters = None,
 ) -> None:
     """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
+    from nkescape.routing import plan
+
+    if adaptive and (parquet or device.value != "cpu"):
+        fail("--adaptive runs on the CPU and keeps counts only (drop --parquet and --device)")
+    folder = run_folder(out_dir, SIMULATE_OUT, force=force, marker="summary.json")
     atlas = with_parameters(load(None, overlay), parameters)
-    try:
+    with library_errors():
         result = plan(
             atlas,
             origin,
             destination,
             month=month,
-            date=_date(date),
+            date=date,
             group=group,
             budget=budget,
-            funding=_funding(funding),
+            funding=funding_of(funding),
         )
-    except PlanError as exc:
-        fail(str(exc))
     if not 1 <= itinerary <= len(result.itineraries):
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
-    if adaptive and (parquet or device != "cpu"):
-        fail("--adaptive runs on the CPU and keeps counts only (drop --parquet and --device)")
     chosen = result.itineraries[itinerary - 1]
-    writer: JourneyWriter | None = None
+    parquet_path = folder / "journeys.parquet"
+    writer: Any = None
     if parquet:
+        from nkescape.report.journeys import JourneyWriter
+
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
             legs = tuple(s.leg for s in chosen.legs if s.leg is not None)
-            writer = JourneyWriter(out_dir / "journeys.parquet", legs)
+            writer = JourneyWriter(parquet_path, legs)
         except (ImportError, OSError) as exc:
             fail(str(exc))
     try:
-        with (
-            Progress(transient=True, disable=as_json) as bar,
-            warnings.catch_warnings(record=True) as caught,
-        ):
-            warnings.simplefilter("always")
-            task = bar.add_task("simulating journeys", total=runs)
-            if adaptive:
-                summary = simulate_adaptive(
-                    atlas,
-                    query=result.query,
-                    runs=runs,
-                    seed=seed,
-                    progress=lambda n: bar.advance(task, n),
-                )
-            else:
-                summary = simulate(
-                    atlas,
-                    chosen,
-                    query=result.query,
-                    runs=runs,
-                    seed=seed,
-                    device=device,
-                    backend=backend,
-                    on_chunk=writer.write if writer is not None else None,
-                    progress=lambda n: bar.advance(task, n),
-                )
-    except SimulationError as exc:
-        fail(str(exc))
+        summary = run_journeys(
+            atlas,
+            result,
+            itinerary,
+            runs=runs,
+            seed=seed,
+            device=device.value,
+            backend=backend.value,
+            adaptive=adaptive,
+            on_start=writer.start if writer is not None else None,
+            on_chunk=writer.write if writer is not None else None,
+        )
     finally:
         if writer is not None:
             writer.close()
-    for warning in caught:
-        print(f"nkescape: warning: {warning.message}", file=sys.stderr)
     header = (
         f"{runs:,} journeys {result.origin} -> {result.destination} from {result.date}, "
         f"{result.group.label()}, "
@@ -129,14 +225,22 @@ def simulate_command(
         )
         + f", seed {seed}"
     )
-    extra = [out_dir / "journeys.parquet"] if writer is not None else []
-    report_summary(summary, header, out_dir, as_json=as_json, extra=extra)
+    report_summary(summary, header, folder, as_json=as_json, extra=[parquet_path] if writer else [])
 
 
 def report_summary(
     summary: Summary, header: str, out_dir: Path, *, as_json: bool, extra: list[Path] | None = None
 ) -> None:
-    """Write summary.json and the plots to ``out_dir``; print the summary (or its JSON)."""
+    """Write summary.json and the plots to ``out_dir`` (announced on stderr); print the summary.
+
+    With ``as_json`` standard output holds only the JSON (the same as summary.json).
+    """
+    from rich import box
+    from rich.table import Table
+
+    # Imported here: matplotlib is the slowest import of all, and only a run needs it.
+    from nkescape.report import write_simulation_plots
+
     data = summary.to_json()
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -144,17 +248,19 @@ def report_summary(
         plots = write_simulation_plots(summary, out_dir)
     except OSError as exc:
         fail(f"cannot write to {out_dir}: {exc.strerror}")
+    announce([out_dir / "summary.json", *plots, *(extra or [])])
     if as_json:
         print(json.dumps(data, indent=2))
+        sys.stdout.flush()
         return
     out = console()
     out.print(header, markup=False)
     for key in ("p_reach_safety", "p_reach_destination"):
         lo, hi = data[key]["ci95"]
         out.print(f"{key}: {data[key]['value']:.4f} (95% CI {lo:.4f}-{hi:.4f})", markup=False)
-    table = Table(show_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
     for col in ("", "p10", "median", "p90", "mean"):
-        table.add_column(col)
+        table.add_column(col, justify="right" if col else "left")
     for label, key in (
         ("days to safety", "days_to_safety"),
         ("days to destination", "days_to_destination"),
@@ -166,9 +272,10 @@ def report_summary(
             *(f"{q[k]:,.1f}" if q[k] is not None else "-" for k in ("p10", "p50", "p90", "mean")),
         )
     out.print(table)
-    funnel = Table(title="where journeys end", show_edge=False)
+    out.print("Where journeys end:", markup=False)
+    funnel = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
     for col in ("leg", "entered", "repatriated", "in hiding", "dead", "handed to embassy"):
-        funnel.add_column(col)
+        funnel.add_column(col, justify="left" if col == "leg" else "right")
     for row in data["funnel"]:
         funnel.add_row(
             row["leg"],
@@ -179,5 +286,3 @@ def report_summary(
             f"{row.get('reached-destination', 0):,}",
         )
     out.print(funnel)
-    written = [out_dir / "summary.json", *plots, *(extra or [])]
-    out.print("wrote " + ", ".join(str(p) for p in written), markup=False)
