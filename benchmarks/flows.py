@@ -1,9 +1,9 @@
 """Benchmark the flow model: one model run, and a calibration in one process against 2 Dask workers.
 
 Run: ``.venv/bin/python benchmarks/flows.py [--steps N] [--generations N]``. Both calibrations
-run the same work (the CLI's quick setting: 4 chains, each its own mode search and sampling),
-one after the other: the chains in turn in this process (``sync``), then as four tasks on a
-2-worker local Dask cluster of processes.
+run the same work (the CLI's quick setting: one mode search, then 4 chains of sampling), one
+after the other: in this process (``sync``), then as tasks on a 2-worker local Dask cluster of
+processes (the search is one task; the chains run two at a time).
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def main() -> None:
         r = reports[label]
         print(
             f"calibration, {label:>22}: {times[label]:6.1f} s; MAPE 2002-2019 {r.mape:.1f}%, "
-            f"{100 * r.coverage:.0f}% of years inside the 90% interval"
+            f"{100 * r.coverage:.0f}% of years inside the 90% interval, "
+            f"R-hat (largest) {post.meta['r_hat_max']}"
         )
     print(
         f"speed-up of the 2-worker Dask cluster over one process: "

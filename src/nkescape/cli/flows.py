@@ -1,32 +1,50 @@
-"""``nkescape flows``: fit the population model, backtest it, and run what-if scenarios."""
+"""``nkescape flows``: fit the population model, backtest it, and run what-if scenarios.
+
+Results (the fit table, the scores, the scenario tables, or their JSON) go to standard output;
+progress (the mode search, then the chains' steps), warnings and the files written go to
+standard error. A fit never lands silently on an earlier one (``run_folder``). The library (NumPy,
+SciPy, emcee, Dask, matplotlib) is imported inside the commands, so that ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from nkescape.atlas import AtlasError
-from nkescape.cli._common import Overlay, console, fail, load
-from nkescape.flows.analysis import (
+from nkescape.cli._common import (
+    EXIT_CODES,
+    Force,
+    Overlay,
+    announce,
+    console,
+    fail,
+    library_errors,
+    load,
+    note,
+    prog,
+    run_folder,
+    stderr_console,
+    warn,
+)
+from nkescape.flows.defaults import (
+    LAST_YEAR,
     QUICK_CHAINS,
     QUICK_STEPS,
+    SCENARIO_KEYS,
     SCORE_YEARS,
-    FitReport,
-    fit_flows,
-    prepare,
-    report_fit,
-    run_scenario,
+    check_scenario,
 )
-from nkescape.flows.calibrate import PosteriorError, load_posterior
-from nkescape.flows.model import SCENARIO_KEYS
-from nkescape.report.flows import stock_line, write_fit_report, write_scenario_report
+
+if TYPE_CHECKING:
+    from nkescape.flows.analysis import FitReport, ScenarioReport
+    from nkescape.flows.calibrate import FitProgress, ProgressFn
 
 app = typer.Typer(
     help="The flow model: yearly escapes and arrivals, fitted, with scenarios.",
@@ -34,26 +52,111 @@ app = typer.Typer(
 )
 
 OUT = Path("out/flows")
+POSTERIOR = "posterior.json"  # what every fit writes: the marker of a folder holding one
 # The model runs to the last observed year at least, so that fits are scored on every count.
 _LAST_OBSERVED = 2025
+# R-hat at or above this: the chains disagree (Vehtari et al. 2021 advise 1.01 for a final
+# analysis; 1.1 is the issue's target for the quick setting).
+_R_HAT_OK = 1.1
+
+
+def _scheduler(value: str | None) -> str | None:
+    if value is None or value == "sync" or re.fullmatch(r"[a-z]+://\S+", value):
+        return value
+    raise typer.BadParameter(
+        f"{value!r} is not a scheduler: give tcp://HOST:PORT, or 'sync' to run here"
+    )
+
 
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")]
-Out = Annotated[Path, typer.Option("--out", help="Folder for the posterior, plots and report.")]
+Out = Annotated[
+    Path | None,
+    typer.Option(
+        "--out",
+        help=f"Folder for the posterior, plots and report [default: {OUT}, or {OUT}-2, ... "
+        "when it holds a fit].",
+        metavar="DIR",
+        show_default=False,
+    ),
+]
 Scheduler = Annotated[
     str | None,
     typer.Option(
         "--scheduler",
-        help="Dask scheduler tcp://HOST:PORT (default: local processes; "
+        help="Dask scheduler tcp://HOST:PORT (default: a local cluster of processes; "
         "'sync' runs in this process).",
+        callback=_scheduler,
+        metavar="ADDRESS",
     ),
 ]
-Chains = Annotated[int, typer.Option("--chains", help="Independent MCMC chains (Dask tasks).")]
-Steps = Annotated[int, typer.Option("--steps", help="MCMC steps per chain (half are burn-in).")]
-Walkers = Annotated[int, typer.Option("--walkers", help="emcee walkers per chain.")]
+Chains = Annotated[
+    int,
+    typer.Option("--chains", help="MCMC chains (Dask tasks) from the one mode search.", min=1),
+]
+Steps = Annotated[
+    int, typer.Option("--steps", help="MCMC steps per chain (the first half burn-in).", min=2)
+]
+Walkers = Annotated[int, typer.Option("--walkers", help="emcee walkers per chain.", min=2)]
 Generations = Annotated[
-    int, typer.Option("--generations", help="Differential-evolution generations for the mode.")
+    int,
+    typer.Option("--generations", help="Differential-evolution generations for the mode.", min=1),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+@contextmanager
+def _progress(chains: int, steps: int) -> Iterator[ProgressFn]:
+    """A callback showing the fit's progress on stderr: a bar per stage on a terminal, else a
+    line as each stage starts and every tenth of the way. A stage of total 0 has no steps."""
+    err = stderr_console()
+    units = {"mode search": "generations", "sampling": f"steps ({chains} chains x {steps})"}
+    if not err.is_terminal:
+        printed: dict[str, int] = {}
+
+        def line(p: FitProgress) -> None:
+            if p.total <= 0:
+                note(f"{p.stage} ...")
+                return
+            tenth = 10 * p.done // p.total
+            if printed.get(p.stage, -1) < tenth:
+                printed[p.stage] = tenth
+                note(f"{p.stage}: {p.done:,}/{p.total:,} {units.get(p.stage, '')}".rstrip())
+
+        yield line
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def update(p: FitProgress) -> None:
+            total = p.total if p.total > 0 else None
+            if p.stage not in tasks:
+                for other in tasks.values():  # a new stage: the ones before it are over
+                    bar.stop_task(other)
+                label = f"{p.stage}, {units[p.stage]}" if p.stage in units else p.stage
+                tasks[p.stage] = bar.add_task(label, total=total)
+            bar.update(tasks[p.stage], completed=p.done, total=total)
+
+        yield update
 
 
 def _fit(
@@ -65,50 +168,88 @@ def _fit(
     generations: int,
     scheduler: str | None,
     overlay: list[Path] | None,
-    out: Path,
+    out: Path | None,
+    force: bool,
     as_json: bool,
     backtest: bool,
 ) -> FitReport:
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        fail(f"cannot write to {out}: {exc.strerror or exc}")
+    from nkescape.flows.analysis import FitProgress, fit_flows, fit_range, prepare, report_fit
+    from nkescape.flows.observed import load_arrivals
+    from nkescape.flows.parameters import load_config
+    from nkescape.report.flows import write_fit_report
+
     atlas = load(None, overlay)
-    con = console()
+    with library_errors():
+        config = load_config(atlas)
+        lo, hi = fit_range(load_arrivals(), config.start_year)
+    if backtest:
+        hi = min(hi, SCORE_YEARS[1] - 1)  # leave years to predict
+    if not lo <= train_until <= hi:
+        fail(
+            f"--train-until {train_until} is outside the years a "
+            f"{'backtest' if backtest else 'fit'} can end in ({lo}-{hi})"
+        )
+    default = OUT / "backtest" if backtest else OUT
+    folder = run_folder(out, default, force=force, marker=POSTERIOR)
     try:
-        with con.status("reading the atlas into monthly transit tables (planner + simulator)"):
-            _, inputs, observed = prepare(atlas, _LAST_OBSERVED, seed=seed)
-        with con.status("calibrating") as status:
-            posterior = fit_flows(
-                inputs,
-                observed,
-                train_until=train_until,
-                seed=seed,
-                chains=chains,
-                walkers=walkers,
-                steps=steps,
-                generations=generations,
-                scheduler=scheduler,
-                progress=lambda msg: status.update(msg),
-            )
-    except AtlasError as exc:
-        for problem in exc.problems:
-            print(problem)
-        fail("the flow parameters file has problems (listed above)")
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
-    score = (max(train_until + 1, SCORE_YEARS[0]), SCORE_YEARS[1]) if backtest else SCORE_YEARS
-    report = report_fit(inputs, observed, posterior, score_years=score, seed=seed)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        posterior.save(out / "posterior.json")
-        written = write_fit_report(report, out, backtest=backtest)
-        (out / "fit.json").write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        fail(f"cannot write to {out}: {exc.strerror or exc}")
+        fail(f"cannot write to {folder}: {exc.strerror or exc}")
+    with library_errors(), _progress(chains, steps) as say:
+        say(FitProgress("transit tables (planner + simulator on the atlas)", 0, 0))
+        _, inputs, observed = prepare(atlas, _LAST_OBSERVED, seed=seed)
+        posterior = fit_flows(
+            inputs,
+            observed,
+            train_until=train_until,
+            seed=seed,
+            chains=chains,
+            walkers=walkers,
+            steps=steps,
+            generations=generations,
+            scheduler=scheduler,
+            progress=say,
+        )
+        say(FitProgress("the report (predictive runs, plots)", 0, 0))
+        score = (max(train_until + 1, SCORE_YEARS[0]), SCORE_YEARS[1]) if backtest else SCORE_YEARS
+        report = report_fit(inputs, observed, posterior, score_years=score, seed=seed)
+    try:
+        posterior.save(folder / POSTERIOR)
+        written = write_fit_report(report, folder, backtest=backtest)
+        (folder / "fit.json").write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write to {folder}: {exc.strerror or exc}")
+    meta = posterior.meta
+    r_hat = meta.get("r_hat_max")
+    if r_hat is None:
+        warn(
+            "too few draws kept to tell whether the chains agree (no R-hat); run with more --steps"
+        )
+    elif r_hat >= _R_HAT_OK:
+        warn(
+            f"the chains disagree (largest R-hat {r_hat} >= {_R_HAT_OK}): the intervals are not "
+            f"yet the posterior's; run again with more --steps (e.g. {2 * steps})"
+        )
+    announce([folder / POSTERIOR, folder / "fit.json", *written])
+    if folder != OUT and not backtest:
+        note(
+            f"to project from this fit: {prog()} flows scenario --parameters "
+            f"{folder / POSTERIOR} --set KEY=FACTOR"
+        )
     if as_json:
         print(json.dumps(report.to_json(), indent=1))
         return report
+    _print_fit(report)
+    return report
+
+
+def _print_fit(report: FitReport) -> None:
+    from rich.table import Table
+
+    from nkescape.report.flows import stock_line
+
+    con = console()
+    posterior = report.posterior
     table = Table(
         title=f"Arrivals in South Korea: observed and model (fitted on "
         f"{posterior.fit_years[0]}-{posterior.fit_years[-1]}; 90% interval)"
@@ -131,21 +272,18 @@ def _fit(
     con.print("* not fitted", markup=False)
     meta = posterior.meta
     con.print(
-        f"chains: {meta.get('chains')}, acceptance {meta.get('acceptance')}, autocorrelation "
-        f"{meta.get('autocorrelation_steps')} steps, R-hat (largest) {meta.get('r_hat_max')}",
+        f"chains: {meta.get('chains')} x {meta.get('walkers')} walkers x {meta.get('steps')} "
+        f"steps ({meta.get('burn_in')} burn-in), acceptance {meta.get('acceptance')}, "
+        f"autocorrelation {meta.get('autocorrelation_steps')} steps; R-hat (largest) "
+        f"{meta.get('r_hat_max')}, effective sample size (smallest) bulk "
+        f"{meta.get('ess_bulk_min')}, tail {meta.get('ess_tail_min')}",
         markup=False,
     )
-    taus = [t for t in meta.get("autocorrelation_steps") or [] if t == t]
-    if taus and posterior.meta.get("steps", 0) < 50 * max(taus):
-        con.print(
-            "note: the chains are shorter than 50 autocorrelation times; "
-            "run with more --steps (e.g. 2000) for a converged posterior",
-            markup=False,
-        )
-    con.print("parameters (posterior median, 90% interval):", markup=False)
+    con.print("parameters (posterior median, 90% interval; R-hat):", markup=False)
+    r_hats = meta.get("r_hat") or {}
     for name in posterior.names:
         lo, mid, hi = posterior.interval(name)
-        con.print(f"  {name}: {mid:.4g} ({lo:.4g}-{hi:.4g})", markup=False)
+        con.print(f"  {name}: {mid:.4g} ({lo:.4g}-{hi:.4g}); {r_hats.get(name)}", markup=False)
     if report.stock:
         con.print(
             "North Koreans in China at the end of the year, model (median, 90% interval) "
@@ -161,15 +299,14 @@ def _fit(
         f"largest gap in women's share, 2006-{b}: {report.share_gap:.1f} points "
         f"({report.share_year})"
     )
-    print(
-        "wrote " + ", ".join(str(p) for p in [out / "posterior.json", out / "fit.json", *written])
-    )
-    return report
 
 
-@app.command("fit")
+TrainUntil = Annotated[int, typer.Option("--train-until", help="Last year to fit.")]
+
+
+@app.command("fit", epilog=EXIT_CODES)
 def fit_command(
-    train_until: Annotated[int, typer.Option("--train-until", help="Last year to fit.")] = 2019,
+    train_until: TrainUntil = SCORE_YEARS[1],
     seed: Seed = 1,
     chains: Chains = QUICK_CHAINS,
     steps: Steps = QUICK_STEPS,
@@ -177,7 +314,8 @@ def fit_command(
     generations: Generations = 150,
     scheduler: Scheduler = None,
     overlay: Overlay = None,
-    out: Out = OUT,
+    out: Out = None,
+    force: Force = False,
     as_json: AsJson = False,
 ) -> None:
     """Calibrate to the ministry's yearly arrivals; print the fit table and write the plots."""
@@ -191,14 +329,15 @@ def fit_command(
         scheduler,
         overlay,
         out,
+        force,
         as_json,
         backtest=False,
     )
 
 
-@app.command("backtest")
+@app.command("backtest", epilog=EXIT_CODES)
 def backtest_command(
-    train_until: Annotated[int, typer.Option("--train-until", help="Last year to fit.")] = 2015,
+    train_until: TrainUntil = 2015,
     seed: Seed = 1,
     chains: Chains = QUICK_CHAINS,
     steps: Steps = QUICK_STEPS,
@@ -206,12 +345,11 @@ def backtest_command(
     generations: Generations = 150,
     scheduler: Scheduler = None,
     overlay: Overlay = None,
-    out: Out = OUT / "backtest",
+    out: Out = None,
+    force: Force = False,
     as_json: AsJson = False,
 ) -> None:
     """Fit up to --train-until and score the predicted years after it, up to 2019."""
-    if train_until >= SCORE_YEARS[1]:
-        fail(f"--train-until must be before {SCORE_YEARS[1]} to leave years to predict")
     _fit(
         train_until,
         seed,
@@ -222,6 +360,7 @@ def backtest_command(
         scheduler,
         overlay,
         out,
+        force,
         as_json,
         backtest=True,
     )
@@ -233,87 +372,93 @@ def _parse_sets(sets: list[str]) -> dict[str, float]:
         match = re.fullmatch(r"\s*([a-z.]+)\s*=\s*([-+0-9.eE]+)\s*", text)
         if match is None:
             fail(f"cannot read --set {text!r} (write KEY=FACTOR, e.g. china.repatriation=0)")
-        key = match.group(1)
         try:
-            value = float(match.group(2))
+            values[match.group(1)] = float(match.group(2))
         except ValueError:
             fail(f"cannot read --set {text!r}: {match.group(2)!r} is not a number")
-        if not math.isfinite(value):
-            fail(f"--set {key}: give a finite factor (got {match.group(2)})")
-        if key not in SCENARIO_KEYS:
-            fail(f"unknown scenario key {key!r} (valid: {', '.join(SCENARIO_KEYS)})")
-        if value < 0:
-            fail(f"--set {key}: factors cannot be negative (got {value:g})")
-        values[key] = value
+    with library_errors():
+        check_scenario(values)
     return values
 
 
-@app.command("scenario")
+def _start_month(text: str, start_year: int) -> dt.date:
+    """``--from YYYY-MM`` as a date, or exit 1 naming the months the model covers."""
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
+    if match is None or not 1 <= int(match.group(2)) <= 12:
+        fail(f"cannot read --from {text!r} (write YYYY-MM, e.g. 2026-01)")
+    year = int(match.group(1))
+    if not start_year <= year <= LAST_YEAR:
+        fail(f"--from {text} is outside the model's range ({start_year}-01 to {LAST_YEAR}-12)")
+    return dt.date(year, int(match.group(2)), 1)
+
+
+@app.command("scenario", epilog=EXIT_CODES)
 def scenario_command(
     sets: Annotated[
         list[str],
         typer.Option("--set", help="KEY=FACTOR, repeatable; keys: " + ", ".join(SCENARIO_KEYS)),
     ],
     start: Annotated[str, typer.Option("--from", help="First month, YYYY-MM.")] = "2026-01",
-    years: Annotated[int, typer.Option("--years", help="Years to project.")] = 5,
+    years: Annotated[int, typer.Option("--years", help="Years to project.", min=1)] = 5,
     parameters: Annotated[
         Path | None,
         typer.Option(
             "--parameters",
-            help="Posterior file from `flows fit` (default: out/flows/posterior.json).",
+            help=f"Posterior file from `flows fit` [default: {OUT / POSTERIOR}].",
+            metavar="FILE",
+            show_default=False,
         ),
     ] = None,
     seed: Seed = 1,
     scheduler: Scheduler = "sync",
     overlay: Overlay = None,
-    out: Out = OUT / "scenario",
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the scenario's plot and report.")
+    ] = OUT / "scenario",
     as_json: AsJson = False,
 ) -> None:
     """Project arrivals, repatriations and North Koreans in China under a what-if."""
+    from nkescape.flows.analysis import prepare, run_scenario
+    from nkescape.flows.calibrate import load_posterior
+    from nkescape.flows.parameters import load_config
+    from nkescape.report.flows import write_scenario_report
+
     values = _parse_sets(sets)
-    match = re.fullmatch(r"(\d{4})-(\d{1,2})", start)
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        fail(f"cannot read --from {start!r} (write YYYY-MM, e.g. 2026-01)")
-    when = dt.date(int(match.group(1)), int(match.group(2)), 1)
-    if years < 1:
-        fail(f"--years must be at least 1 (got {years})")
+    atlas = load(None, overlay)
+    with library_errors():
+        config = load_config(atlas)
+    when = _start_month(start, config.start_year)
     first = when.year * 12 + when.month - 1
     end_year = (first + 12 * years - 1) // 12
-    atlas = load(None, overlay)
-    path = parameters or OUT / "posterior.json"
-    try:
-        from nkescape.flows.parameters import load_config
-
-        config = load_config(atlas)
-        if when.year < config.start_year or end_year > 2100:
-            fail(
-                f"--from {start} + {years} years is outside the model's range "
-                f"({config.start_year}-01 to 2100-12)"
-            )
-        if not path.exists() and parameters is None:
-            console().print(f"no posterior at {path}: run `nkescape flows fit` first", markup=False)
-            raise typer.Exit(1)
+    if end_year > LAST_YEAR:
+        fail(
+            f"--from {start} + {years} years ends in {end_year}, outside the model's range "
+            f"({config.start_year}-01 to {LAST_YEAR}-12)"
+        )
+    path = parameters or OUT / POSTERIOR
+    if parameters is None and not path.exists():
+        fail(f"no posterior at {path}: run `{prog()} flows fit` first, or pass --parameters FILE")
+    with library_errors():
         posterior = load_posterior(path, config.names)
-        with console().status("reading the atlas into monthly transit tables"):
+        with stderr_console().status("reading the atlas into monthly transit tables"):
             _, inputs, _ = prepare(atlas, max(end_year, _LAST_OBSERVED), seed=seed)
         report = run_scenario(
             inputs, posterior, values, when, years, seed=seed, scheduler=scheduler
         )
-    except PosteriorError as exc:
-        fail(str(exc))
-    except AtlasError as exc:
-        for problem in exc.problems:
-            print(problem)
-        fail("the flow parameters file has problems (listed above)")
-    except (ValueError, OSError) as exc:
-        fail(str(exc))
     try:
         written = write_scenario_report(report, out)
     except OSError as exc:
         fail(f"cannot write to {out}: {exc.strerror or exc}")
+    announce(written)
     if as_json:
         print(json.dumps(report.to_json(), indent=1))
         return
+    _print_scenario(report, values)
+
+
+def _print_scenario(report: ScenarioReport, values: dict[str, float]) -> None:
+    from rich.table import Table
+
     con = console()
     what = ", ".join(f"{k}={v:g}" for k, v in values.items())
     for key, label in (
@@ -332,4 +477,3 @@ def scenario_command(
                 f"{s[1]:,.0f} ({s[0]:,.0f}-{s[2]:,.0f})",
             )
         con.print(table)
-    print("wrote " + ", ".join(str(p) for p in written))

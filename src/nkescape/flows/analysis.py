@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,42 +11,48 @@ from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
 from nkescape.flows.calibrate import (
+    FitProgress,
     Posterior,
+    ProgressFn,
     calibrate,
     noisy_totals,
     predictive,
     run_tasks,
     stock_value,
 )
+from nkescape.flows.defaults import (
+    LAST_YEAR,
+    NEVER_FIT,
+    QUICK_CHAINS,
+    QUICK_STEPS,
+    SCORE_YEARS,
+    SHARE_FROM,
+)
 from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import FlowConfig, StockEstimate, load_config
 
 __all__ = [
+    "LAST_YEAR",
     "QUICK_CHAINS",
     "QUICK_STEPS",
+    "SCORE_YEARS",
+    "FitProgress",
     "FitReport",
     "ScenarioReport",
     "StockRow",
     "StockYear",
     "YearRow",
     "fit_flows",
+    "fit_range",
     "prepare",
     "report_fit",
     "run_scenario",
 ]
 
-# The issue's scoring windows: totals over 2002-2019, women's share from 2006 (the years the
-# ministry's split is stable and above 70%), and the years the COVID collapse must come from
-# events, never fitted.
-SCORE_YEARS = (2002, 2019)
-SHARE_FROM = 2006
-NEVER_FIT = (2020, 2022)
+# Fewer fitted years than this leave the thirteen parameters to the priors.
+MIN_FIT_YEARS = 5
 LEVEL = 0.9
-# The quick setting of `nkescape flows fit`: four chains of 600 steps met the targets for
-# seeds 1-4, where two chains of 300 steps missed one for one seed in four (docs/design.md 16).
-QUICK_CHAINS = 4
-QUICK_STEPS = 600
 
 
 @dataclass(frozen=True)
@@ -178,24 +183,34 @@ def fit_years(observed: Observed, train_until: int, start: int) -> tuple[int, ..
     )
 
 
+def fit_range(observed: Observed, start_year: int) -> tuple[int, int]:
+    """The years a fit may end in: from the first with enough counts before it to the last
+    count. The first counted year after the model's first year is the first fitted."""
+    first = max(min(observed.years), start_year + 1)
+    return first + MIN_FIT_YEARS - 1, max(observed.years)
+
+
 def fit_flows(
     inputs: FlowInputs,
     observed: Observed,
     *,
-    train_until: int = 2019,
+    train_until: int = SCORE_YEARS[1],
     seed: int = 0,
     chains: int = QUICK_CHAINS,
     walkers: int = 32,
     steps: int = QUICK_STEPS,
     generations: int = 150,
     scheduler: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> Posterior:
     """Calibrate on the observed years from the first single-year count to ``train_until``."""
-    first = min(y for y in observed.years)
-    years = fit_years(observed, train_until, max(first, inputs.start_year + 1))
-    if len(years) < 5:
-        raise ValueError(f"too few years to fit up to {train_until} (got {len(years)})")
+    lo, hi = fit_range(observed, inputs.start_year)
+    if not lo <= train_until <= hi:
+        raise ValueError(
+            f"cannot fit up to {train_until}: a fit ends in {lo}-{hi} (the counts run "
+            f"{min(observed.years)}-{hi} and a fit needs {MIN_FIT_YEARS} years of them)"
+        )
+    years = fit_years(observed, train_until, max(min(observed.years), inputs.start_year + 1))
     return calibrate(
         inputs,
         observed,

@@ -19,27 +19,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas, EventEffect
+from nkescape.flows.defaults import SCENARIO_KEYS, check_scenario
 from nkescape.flows.parameters import FlowConfig
 from nkescape.flows.transit import Transit, transit_tables
 from nkescape.routing import p_sent_back
 
 __all__ = ["SCENARIO_KEYS", "FlowInputs", "FlowRun", "flow_inputs", "run_flows"]
 
-# What a scenario can change, as factors (1 = as history went): key -> what it scales.
-SCENARIO_KEYS = {
-    "china.repatriation": "China sending back the North Koreans it catches (0 = it stops)",
-    "border.control": "the odds of being stopped at the river crossing",
-    "broker.fees": "broker prices",
-    "ngo.funding": "NGO and church funded departures from China",
-    "nk.outflow": "people setting out from North Korea",
-}
 _DAYS_PER_MONTH = 365.25 / 12
 # A factor whose range reaches 0 (a sealed border) is floored here so that logs stay finite.
 _TINY = 1e-9
@@ -78,19 +70,7 @@ class FlowInputs:
         return int(self.months[0] // 12)
 
     def with_scenario(self, values: dict[str, float], from_index: int) -> FlowInputs:
-        unknown = sorted(set(values) - set(SCENARIO_KEYS))
-        if unknown:
-            raise ValueError(
-                f"unknown scenario key {unknown[0]!r} (valid: {', '.join(SCENARIO_KEYS)})"
-            )
-        for k, v in values.items():
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"scenario {k} must be a finite factor >= 0 (got {v})")
-        if values.get("broker.fees", 1.0) == 0:
-            raise ValueError("scenario broker.fees must be above 0 (free brokers: use e.g. 0.01)")
-        if values.get("china.repatriation", 1.0) > 1:
-            # The factor scales a share sent back; above 1 it would send back more than caught.
-            raise ValueError("scenario china.repatriation must be between 0 and 1 (a share kept)")
+        check_scenario(values)
         return dataclasses.replace(self, scenario=dict(values), scenario_from=from_index)
 
 

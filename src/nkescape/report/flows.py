@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib as mpl
-
-mpl.use("Agg")  # headless: no display, no network, files only
-
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from nkescape.flows.analysis import FitReport, ScenarioReport, StockRow
 
@@ -27,7 +23,8 @@ def plot_fit(report: FitReport, path: Path, title: str = "Arrivals in South Kore
     """Observed yearly arrivals against the model's median and 90% predictive band."""
     rows = [r for r in report.rows if r.year >= 1996]
     years = [r.year for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
     ax.fill_between(
         years,
         [r.low for r in rows],
@@ -57,14 +54,14 @@ def plot_fit(report: FitReport, path: Path, title: str = "Arrivals in South Kore
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def plot_women(report: FitReport, path: Path) -> Path:
     """Women's share of arrivals by year: observed and model median."""
     rows = [r for r in report.rows if r.year >= 1999]
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig = Figure(figsize=(9, 4))
+    ax = fig.subplots()
     ax.plot(
         [r.year for r in rows],
         [100 * r.women_model for r in rows],
@@ -80,7 +77,6 @@ def plot_women(report: FitReport, path: Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -89,7 +85,8 @@ def plot_stock(report: FitReport, path: Path) -> Path:
     published estimates."""
     rows = [r for r in report.stock_by_year if r.year >= 1996]
     years = [r.year for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+    fig = Figure(figsize=(9, 4.5))
+    ax = fig.subplots()
     ax.fill_between(
         years, [r.low for r in rows], [r.high for r in rows], color="#b2f2bb", label="model, 90%"
     )
@@ -113,13 +110,13 @@ def plot_stock(report: FitReport, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
 def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     """Baseline against scenario, 90% bands, for arrivals, repatriations and people hiding."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    fig = Figure(figsize=(12, 3.8))
+    axes = fig.subplots(1, 3)
     years = np.array(report.years)
     labels = {
         "arrivals": "arrivals in South Korea",
@@ -138,7 +135,6 @@ def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     fig.suptitle(f"Scenario {what} from {report.start.isoformat()[:7]} (90% intervals)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 
@@ -165,12 +161,17 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
     women = plot_women(report, out / "women.png")
     stock = plot_stock(report, out / "stock.png")
     post = report.posterior
+    m = post.meta
     lines = [
         "# Flow model: " + ("backtest" if backtest else "fit to the arrival counts"),
         "",
         f"Fitted on {post.fit_years[0]}-{post.fit_years[-1]} "
         f"({len(post.fit_years)} years; 2020-2022 are never fitted). "
-        f"{len(post.samples)} posterior draws; meta {post.meta}.",
+        f"{len(post.samples)} posterior draws from {m.get('chains')} chains of "
+        f"{m.get('walkers')} walkers x {m.get('steps')} steps ({m.get('burn_in')} burn-in, "
+        f"one step in {m.get('thin')} kept), seed {m.get('seed')}; largest R-hat "
+        f"{m.get('r_hat_max')} (rank-normalised split R-hat over the chains, ArviZ), smallest "
+        f"effective sample size {m.get('ess_bulk_min')} (bulk), {m.get('ess_tail_min')} (tail).",
         "",
         f"- MAPE {report.score_years[0]}-{report.score_years[1]}: {report.mape:.1f}%",
         f"- Years inside the 90% interval: {100 * report.coverage:.0f}%",
@@ -185,12 +186,16 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
         "",
         "## Parameters (posterior median and 90% interval)",
         "",
-        "| parameter | median | 90% interval |",
-        "| --- | --- | --- |",
+        "| parameter | median | 90% interval | R-hat | effective draws (bulk) |",
+        "| --- | --- | --- | --- | --- |",
     ]
+    r_hat, ess = m.get("r_hat") or {}, m.get("ess_bulk") or {}
     for name in post.names:
         lo, mid, hi = post.interval(name)
-        lines.append(f"| {name} | {mid:.4g} | {lo:.4g} - {hi:.4g} |")
+        lines.append(
+            f"| {name} | {mid:.4g} | {lo:.4g} - {hi:.4g} | {r_hat.get(name, '')} | "
+            f"{ess.get(name, '')} |"
+        )
     lines += [
         "",
         "## Years",
