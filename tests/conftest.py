@@ -1,4 +1,4 @@
-"""Shared fixtures: the toy atlas's data and helpers to write atlas directories."""
+"""Shared fixtures: the toy atlas's data and helpers to write atlas directories; test order."""
 
 from __future__ import annotations
 
@@ -29,3 +29,14 @@ def write_atlas(root: Path, data: dict[str, Any], *, split: bool = True) -> Path
     else:
         (root / "atlas.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked ``slow`` first, in their own order, then the rest in theirs.
+
+    With ``-n auto`` (scripts/test) the workers take tests in this order, so a minutes-long test
+    starts at once and the short ones fill the other cores around it instead of waiting for it at
+    the end. Tests do not depend on their order (each builds what it needs), so this changes only
+    the time a run takes.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
