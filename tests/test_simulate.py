@@ -285,24 +285,24 @@ def test_cli_simulate_writes_summary_and_plots(tmp_path: Path) -> None:
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
 
 
-def test_jax_kernel_agrees_with_numpy_and_chunks_do_not_matter(atlas: Atlas) -> None:
+def test_jax_kernel_agrees_with_numpy_and_masks_its_last_chunk(atlas: Atlas) -> None:
     pytest.importorskip("jax")
     it = overland(atlas)
     n = 200_000
     ref = simulate(atlas, it, query=query(), runs=n, seed=9, device="cpu")
-    one = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu")
-    again = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu")
+    # Chunks of 70,000: the last, shorter one is run at the compiled size and masked. One chunk
+    # size only, because each size is a fresh XLA compile (most of this test's time).
+    one = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
+    again = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
     assert one.to_json() == again.to_json()  # one seed, one answer
     for a, b in (
         (one.p_reach_destination, ref.p_reach_destination),
         (one.p_reach_safety, ref.p_reach_safety),
     ):
         assert abs(a - b) < 4 * math.sqrt(2 * b * (1 - b) / n)
-    assert one.outcomes.sum() == n == one.runs
-    # A shorter last chunk is run at the compiled size and masked: counts still add up.
-    masked = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
-    assert masked.runs == n == masked.outcomes.sum()
-    assert masked.days_destination.sum() == masked.outcomes[0]
+    # The masked tail adds nothing beyond its own journeys.
+    assert one.runs == n == one.outcomes.sum()
+    assert one.days_destination.sum() == one.outcomes[0]
 
 
 def test_auto_device_falls_back_to_the_cpu_with_a_warning(atlas: Atlas) -> None:
