@@ -14,17 +14,17 @@ durations vary, so a journey that runs late can meet a later month's conditions.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
-from nkescape.routing.build import Built, betrayal_rows, capture
+from nkescape.routing.build import Built, Capture, betrayal_rows, capture
 from nkescape.routing.search import WAIT
 
-__all__ = ["Outcome", "expected_outcome"]
+__all__ = ["Outcome", "expected_outcomes"]
 
 
 @dataclass(frozen=True)
@@ -45,24 +45,38 @@ class Outcome:
     cost_usd: float
 
 
-def expected_outcome(
+def expected_outcomes(
     atlas: Atlas,
     built: Built,
     moves: Iterable[tuple[int, int, float]],
-    p_intercept: NDArray[np.float64] | None = None,
-) -> Outcome:
+    p_intercepts: Sequence[NDArray[np.float64]] | None = None,
+) -> tuple[Outcome, ...]:
     """The expected figures of the walk ``moves`` ((place, leg or WAIT, start day) in order).
 
-    ``p_intercept`` (12, legs) replaces the query's mean interception probabilities, e.g. by
-    the estimates' bounds for a band.
+    One ``Outcome`` per table of interception probabilities in ``p_intercepts`` ((12, legs)
+    each; by default the query's means alone), e.g. the means and the estimates' bounds for a
+    band: the legs' betrayal and capture figures are looked up once for all of them.
     """
     c = atlas.compiled
-    net = built.network
-    cal = net.calendar
-    p_table = built.p_intercept if p_intercept is None else p_intercept
     steps = list(moves)
     legs = [atlas.legs[c.leg_ids[move]] for _, move, _ in steps if move != WAIT]
     betrayal = betrayal_rows(built.actor, legs)
+    captures = [capture(atlas, atlas.places[leg.from_].country, built.year) for leg in legs]
+    tables = (built.p_intercept,) if p_intercepts is None else tuple(p_intercepts)
+    return tuple(_walk(atlas, built, steps, betrayal, captures, table) for table in tables)
+
+
+def _walk(
+    atlas: Atlas,
+    built: Built,
+    steps: list[tuple[int, int, float]],
+    betrayal: NDArray[np.float64],
+    captures: list[Capture],
+    p_table: NDArray[np.float64],
+) -> Outcome:
+    c = atlas.compiled
+    net = built.network
+    cal = net.calendar
     safe = bool(net.safe[c.place_index[built.query.origin]])
     alive = 1.0  # share of journeys still under way
     delay = 0.0  # E[days of detention so far; 0 for journeys that ended]: released groups go on
@@ -87,8 +101,7 @@ def expected_outcome(
             continue
         waiting = None
         m = cal.month(t) - 1
-        leg = legs[k]
-        caught_here = capture(atlas, atlas.places[leg.from_].country, built.year)
+        caught_here = captures[k]
         robbed, turned, sold = (float(x) for x in betrayal[k])
         k += 1
         p = float(p_table[m, move])
@@ -110,7 +123,7 @@ def expected_outcome(
         delay = delay * going_on + alive * released * caught_here.detention_days
         alive *= going_on
         t_end = t + float(net.days[m, move])
-        if not safe and net.safe[c.place_index[leg.to]]:
+        if not safe and net.safe[int(net.leg_to[move])]:
             safe = True
             p_safe += alive
             safe_days += alive * t_end + delay

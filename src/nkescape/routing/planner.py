@@ -18,7 +18,7 @@ from nkescape.atlas.geo import leg_line
 from nkescape.atlas.schema import FIRST_YEAR, LAST_YEAR
 from nkescape.routing.build import Built, build_network
 from nkescape.routing.network import HORIZON_MONTHS
-from nkescape.routing.outcome import expected_outcome
+from nkescape.routing.outcome import expected_outcomes
 from nkescape.routing.query import Funding, Group, PlanError, Query
 from nkescape.routing.search import WAIT, Label, lower_bounds, pareto_search
 
@@ -356,11 +356,9 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
             reached_safe = True
             safety_at = leg.to
     moves = list(label.moves())
-    expected = expected_outcome(atlas, built, moves)
-    # The band: every leg at the low, then at the high end of its interception estimate.
-    low, high = (
-        expected_outcome(atlas, built, moves, p_intercept=table).p_reach_safety
-        for table in built.p_intercept_bounds
+    # The figures, then the band: every leg at the low, then the high end of its interception.
+    expected, low, high = expected_outcomes(
+        atlas, built, moves, (built.p_intercept, *built.p_intercept_bounds)
     )
     price = sum(s.cost_usd for s in steps)
     later = sum(s.cost_later_usd for s in steps)
@@ -369,7 +367,10 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
         steps=tuple(steps),
         p_reach_safety=expected.p_reach_safety,
         p_reach_destination=expected.p_reach_destination,
-        p_reach_safety_range=(min(low, high), max(low, high)),
+        p_reach_safety_range=(
+            min(low.p_reach_safety, high.p_reach_safety),
+            max(low.p_reach_safety, high.p_reach_safety),
+        ),
         days=label.t,
         days_range=(days_lo, days_hi),
         cost_usd=price,
