@@ -32,6 +32,9 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 # The z-score of the 90th percentile of a standard normal; a property of the normal law, not a
 # tuned constant.
 _Z90 = NormalDist().inv_cdf(0.9)
+# The band shown with a figure: its estimate's 10th and 90th percentiles (a plan's days range, the
+# map's ranges), narrow enough to read and wide enough to hold most of what the simulator draws.
+BAND = (0.1, 0.9)
 
 
 def _as_tuple(value: Any) -> Any:
@@ -160,6 +163,13 @@ class Estimate(Frozen):
         if q in (0.0, 1.0):
             return 0.0 if q == 0.0 else math.inf
         return math.exp(mu + sigma * NormalDist().inv_cdf(q))
+
+    def band_around(self, figure: float) -> tuple[float, float]:
+        """The estimate's 10th and 90th percentiles (``BAND``) moved to ``figure``, a value computed
+        from its mean (times a season's, the events' or a price's factor): the band a plan or the
+        map shows with that figure. A zero mean moves nothing."""
+        factor = figure / self.mean if self.mean > 0 else 1.0
+        return self.quantile(BAND[0]) * factor, self.quantile(BAND[1]) * factor
 
     def sample(self, rng: np.random.Generator, size: int) -> NDArray[np.float64]:
         """Draw ``size`` values from the estimate's distribution."""

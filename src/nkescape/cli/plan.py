@@ -32,8 +32,10 @@ from nkescape.cli._common import (
     with_parameters,
 )
 
-# The planner's vocabulary of funding: the CLI's choices are built from it, not written again.
-from nkescape.routing.query import FUNDING
+# The planner's vocabulary of funding: the CLI's choices are built from it, not written again;
+# dates and avoid lists are read as the dashboard reads them.
+from nkescape.routing.query import FUNDING, PlanError, parse_avoid
+from nkescape.routing.query import parse_date as read_date
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,11 +56,9 @@ def funding_of(choice: FundingChoice) -> Funding:
 def parse_date(text: str) -> dt.date:
     """``--date``: an ISO date; a bad one is a usage error (exit 2) that shows the format."""
     try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"cannot read {text!r} (write YYYY-MM-DD, e.g. 2017-09-01)"
-        ) from None
+        return read_date(text)
+    except PlanError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 From = Annotated[
@@ -403,7 +403,7 @@ def plan_command(
             budget=budget,
             profile=profile,
             funding=funding_of(funding),
-            avoid=tuple(a.strip() for a in (avoid or "").split(",") if a.strip()),
+            avoid=parse_avoid(avoid),
             max_days=max_days,
         )
     for line in result.warnings:

@@ -15,11 +15,10 @@ import numpy as np
 
 from nkescape.atlas import Atlas
 from nkescape.atlas.geo import leg_line
-from nkescape.atlas.schema import FIRST_YEAR, LAST_YEAR
 from nkescape.routing.build import Built, build_network
 from nkescape.routing.network import HORIZON_MONTHS
 from nkescape.routing.outcome import expected_outcomes
-from nkescape.routing.query import Funding, Group, PlanError, Query
+from nkescape.routing.query import Funding, Group, PlanError, Query, check_year
 from nkescape.routing.search import WAIT, Label, lower_bounds, pareto_search
 
 __all__ = ["PLAN_FORMAT", "Itinerary", "Plan", "Step", "plan"]
@@ -324,9 +323,10 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
         )
         back = float(built.p_back[move])
         dur = float(net.days[m, move])
-        factor = dur / c.duration_days[m, move] if c.duration_days[m, move] > 0 else 1.0
-        days_lo += leg.duration_days.quantile(0.1) * factor
-        days_hi += leg.duration_days.quantile(0.9) * factor
+        # The band moves with the month's figure: the season's factor and the events'.
+        lo, hi = leg.duration_days.band_around(dur)
+        days_lo += lo
+        days_hi += hi
         distance += atlas.leg_distance(leg).central
         steps.append(
             Step(
@@ -565,11 +565,7 @@ def plan(
         year = today.year if month >= today.month else today.year + 1
         date = dt.date(year, month, 1)
     when = date or today
-    if not FIRST_YEAR <= when.year <= LAST_YEAR:
-        raise PlanError(
-            f"date: {when.isoformat()} is outside the years the atlas covers "
-            f"({FIRST_YEAR}-{LAST_YEAR}); give a departure in those years"
-        )
+    check_year(when.year, f"date: {when.isoformat()}")
     if origin is None:
         if profile is None or profile not in atlas.profiles:
             raise PlanError("give an origin place, or a profile to start from its first place")

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from nkescape.atlas import Atlas
 
-__all__ = ["FUNDING", "Funding", "Group", "PlanError", "suggest"]
+__all__ = [
+    "FUNDING",
+    "Funding",
+    "Group",
+    "PlanError",
+    "check_year",
+    "parse_avoid",
+    "parse_date",
+    "suggest",
+]
 
 Funding = Literal["self", "broker-later", "ngo", "church"]
 FUNDING: tuple[Funding, ...] = ("self", "broker-later", "ngo", "church")
@@ -28,6 +37,34 @@ def suggest(word: str, options: Iterable[str]) -> str:
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+def parse_date(text: str) -> dt.date:
+    """A departure date written as an ISO date, ``2017-09-01``; PlanError showing the format.
+
+    The command line's ``--date`` and the dashboard's ``date`` both read dates with it.
+    """
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise PlanError(f"cannot read {text!r} (write YYYY-MM-DD, e.g. 2017-09-01)") from None
+
+
+def check_year(year: int, what: str) -> None:
+    """PlanError for a year outside those the atlas covers; ``what`` names the input that gave it
+    (``"date: 9999-12-31"``). The planner's dates and the dashboard's map dates both meet it."""
+    from nkescape.atlas.schema import FIRST_YEAR, LAST_YEAR
+
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise PlanError(
+            f"{what} is outside the years the atlas covers ({FIRST_YEAR}-{LAST_YEAR}); give a "
+            "date in those years"
+        )
+
+
+def parse_avoid(text: str | None) -> tuple[str, ...]:
+    """Place ids or country codes to avoid, written ``"CN,LA"``: the items, blanks dropped."""
+    return tuple(a.strip() for a in (text or "").split(",") if a.strip())
 
 
 # Group effects apply once per member, so a group's size must stay where they are finite. The
