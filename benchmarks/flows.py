@@ -14,14 +14,21 @@ import time
 import numpy as np
 
 from nkescape.atlas import bundled_atlas
-from nkescape.flows.analysis import QUICK_CHAINS, QUICK_STEPS, fit_flows, prepare, report_fit
+from nkescape.flows.analysis import (
+    QUICK_CHAINS,
+    QUICK_STEPS,
+    QUICK_WALKERS,
+    fit_flows,
+    prepare,
+    report_fit,
+)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=QUICK_STEPS)
     parser.add_argument("--generations", type=int, default=150)
-    parser.add_argument("--walkers", type=int, default=32)
+    parser.add_argument("--walkers", type=int, default=QUICK_WALKERS)
     args = parser.parse_args()
 
     t0 = time.perf_counter()

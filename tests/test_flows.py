@@ -16,6 +16,7 @@ from nkescape.cli import app
 from nkescape.flows.analysis import (
     QUICK_CHAINS,
     QUICK_STEPS,
+    QUICK_WALKERS,
     fit_flows,
     fit_years,
     prepare,
@@ -356,7 +357,7 @@ def test_quick_fit_meets_the_targets() -> None:
         observed,
         seed=1,
         chains=QUICK_CHAINS,
-        walkers=32,
+        walkers=QUICK_WALKERS,
         steps=QUICK_STEPS,
         generations=150,
     )

@@ -8,7 +8,6 @@ SciPy, emcee, Dask, matplotlib) is imported inside the commands, so that ``--hel
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Iterator
@@ -34,12 +33,18 @@ from nkescape.cli._common import (
     warn,
 )
 from nkescape.flows.defaults import (
-    LAST_YEAR,
+    FIT_FILE,
+    FLOWS_OUT,
+    LAST_OBSERVED,
+    POSTERIOR_FILE,
     QUICK_CHAINS,
     QUICK_STEPS,
+    QUICK_WALKERS,
     SCENARIO_KEYS,
     SCORE_YEARS,
-    check_scenario,
+    convergence_warning,
+    parse_scenario_sets,
+    scenario_window,
 )
 
 if TYPE_CHECKING:
@@ -51,13 +56,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-OUT = Path("out/flows")
-POSTERIOR = "posterior.json"  # what every fit writes: the marker of a folder holding one
-# The model runs to the last observed year at least, so that fits are scored on every count.
-_LAST_OBSERVED = 2025
-# R-hat at or above this: the chains disagree (Vehtari et al. 2021 advise 1.01 for a final
-# analysis; 1.1 is the issue's target for the quick setting).
-_R_HAT_OK = 1.1
+OUT = FLOWS_OUT
+POSTERIOR = POSTERIOR_FILE  # what every fit writes: the marker of a folder holding one
 
 
 def _scheduler(value: str | None) -> str | None:
@@ -197,7 +197,7 @@ def _fit(
         fail(f"cannot write to {folder}: {exc.strerror or exc}")
     with library_errors(), _progress(chains, steps) as say:
         say(FitProgress("transit tables (planner + simulator on the atlas)", 0, 0))
-        _, inputs, observed = prepare(atlas, _LAST_OBSERVED, seed=seed)
+        _, inputs, observed = prepare(atlas, LAST_OBSERVED, seed=seed)
         posterior = fit_flows(
             inputs,
             observed,
@@ -216,21 +216,13 @@ def _fit(
     try:
         posterior.save(folder / POSTERIOR)
         written = write_fit_report(report, folder, backtest=backtest)
-        (folder / "fit.json").write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
+        (folder / FIT_FILE).write_text(json.dumps(report.to_json(), indent=1), encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write to {folder}: {exc.strerror or exc}")
-    meta = posterior.meta
-    r_hat = meta.get("r_hat_max")
-    if r_hat is None:
-        warn(
-            "too few draws kept to tell whether the chains agree (no R-hat); run with more --steps"
-        )
-    elif r_hat >= _R_HAT_OK:
-        warn(
-            f"the chains disagree (largest R-hat {r_hat} >= {_R_HAT_OK}): the intervals are not "
-            f"yet the posterior's; run again with more --steps (e.g. {2 * steps})"
-        )
-    announce([folder / POSTERIOR, folder / "fit.json", *written])
+    verdict = convergence_warning(posterior.meta)
+    if verdict is not None:
+        warn(verdict)
+    announce([folder / POSTERIOR, folder / FIT_FILE, *written])
     if folder != OUT and not backtest:
         note(
             f"to project from this fit: {prog()} flows scenario --parameters "
@@ -310,7 +302,7 @@ def fit_command(
     seed: Seed = 1,
     chains: Chains = QUICK_CHAINS,
     steps: Steps = QUICK_STEPS,
-    walkers: Walkers = 32,
+    walkers: Walkers = QUICK_WALKERS,
     generations: Generations = 150,
     scheduler: Scheduler = None,
     overlay: Overlay = None,
@@ -341,7 +333,7 @@ def backtest_command(
     seed: Seed = 1,
     chains: Chains = QUICK_CHAINS,
     steps: Steps = QUICK_STEPS,
-    walkers: Walkers = 32,
+    walkers: Walkers = QUICK_WALKERS,
     generations: Generations = 150,
     scheduler: Scheduler = None,
     overlay: Overlay = None,
@@ -367,29 +359,9 @@ def backtest_command(
 
 
 def _parse_sets(sets: list[str]) -> dict[str, float]:
-    values: dict[str, float] = {}
-    for text in sets:
-        match = re.fullmatch(r"\s*([a-z.]+)\s*=\s*([-+0-9.eE]+)\s*", text)
-        if match is None:
-            fail(f"cannot read --set {text!r} (write KEY=FACTOR, e.g. china.repatriation=0)")
-        try:
-            values[match.group(1)] = float(match.group(2))
-        except ValueError:
-            fail(f"cannot read --set {text!r}: {match.group(2)!r} is not a number")
     with library_errors():
-        check_scenario(values)
+        values = parse_scenario_sets(sets)
     return values
-
-
-def _start_month(text: str, start_year: int) -> dt.date:
-    """``--from YYYY-MM`` as a date, or exit 1 naming the months the model covers."""
-    match = re.fullmatch(r"(\d{4})-(\d{1,2})", text)
-    if match is None or not 1 <= int(match.group(2)) <= 12:
-        fail(f"cannot read --from {text!r} (write YYYY-MM, e.g. 2026-01)")
-    year = int(match.group(1))
-    if not start_year <= year <= LAST_YEAR:
-        fail(f"--from {text} is outside the model's range ({start_year}-01 to {LAST_YEAR}-12)")
-    return dt.date(year, int(match.group(2)), 1)
 
 
 @app.command("scenario", epilog=EXIT_CODES)
@@ -427,21 +399,14 @@ def scenario_command(
     atlas = load(None, overlay)
     with library_errors():
         config = load_config(atlas)
-    when = _start_month(start, config.start_year)
-    first = when.year * 12 + when.month - 1
-    end_year = (first + 12 * years - 1) // 12
-    if end_year > LAST_YEAR:
-        fail(
-            f"--from {start} + {years} years ends in {end_year}, outside the model's range "
-            f"({config.start_year}-01 to {LAST_YEAR}-12)"
-        )
+        when, end_year = scenario_window(start, years, config.start_year)
     path = parameters or OUT / POSTERIOR
     if parameters is None and not path.exists():
         fail(f"no posterior at {path}: run `{prog()} flows fit` first, or pass --parameters FILE")
     with library_errors():
         posterior = load_posterior(path, config.names)
         with stderr_console().status("reading the atlas into monthly transit tables"):
-            _, inputs, _ = prepare(atlas, max(end_year, _LAST_OBSERVED), seed=seed)
+            _, inputs, _ = prepare(atlas, max(end_year, LAST_OBSERVED), seed=seed)
         report = run_scenario(
             inputs, posterior, values, when, years, seed=seed, scheduler=scheduler
         )

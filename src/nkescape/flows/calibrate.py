@@ -384,6 +384,10 @@ _POPSIZE = 12
 # Draws each chain keeps after burn-in (thinned to about this many steps): the posterior file
 # stays small while the draws still span the kept part of every chain.
 _KEEP_STEPS = 50
+# Draws the posterior file keeps at most, whatever the walkers: what scenarios and the fit's bands
+# resample from (a few hundred each), while the file stays about 1.5 MB. The diagnostics use
+# every walker's kept steps.
+_KEEP_DRAWS = 6400
 
 
 @dataclass(frozen=True)
@@ -543,6 +547,9 @@ def calibrate(
     kept = [r.kept for r in results]
     diag = convergence(kept)
     draws = np.concatenate([k.reshape(-1, k.shape[2]) for k in kept])
+    if len(draws) > _KEEP_DRAWS:
+        # Evenly over the chains, their kept steps and walkers, in order.
+        draws = draws[np.linspace(0, len(draws) - 1, _KEEP_DRAWS).round().astype(np.int64)]
     x = np.column_stack([p.to_x(draws[:, j]) for j, p in enumerate(inputs.config.priors)])
     names = inputs.config.names
 
