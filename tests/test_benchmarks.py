@@ -44,3 +44,17 @@ def test_simulate_benchmark_smoke(
     load("simulate").main()
     out = capsys.readouterr().out
     assert "reference loop" in out and "x the reference" in out and "peak resident" in out
+
+
+@pytest.mark.slow
+def test_serve_benchmark_smoke(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from .test_web_browser import _browser_or_skip
+
+    _browser_or_skip()
+    monkeypatch.setattr(sys, "argv", ["serve.py", "--quick"])
+    load("serve").main()
+    out = capsys.readouterr().out
+    assert "usable (map drawn)" in out and "API overhead per plan" in out
+    assert "P(safety) the same" in out

@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "app",
         "The flow model: yearly escapes and arrivals, fitted, with scenarios.",
     ),
+    "serve": (
+        "nkescape.cli.serve",
+        "serve_command",
+        "Serve the dashboard: the network, planner, simulator and flows as an offline web page.",
+    ),
 }
 
 # Typer's rich help panel prints a type after every option, flags included ("--json <bool>"),
