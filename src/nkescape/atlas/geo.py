@@ -8,8 +8,9 @@ from typing import Any
 from geographiclib.geodesic import Geodesic
 
 from nkescape.atlas.model import Atlas
+from nkescape.atlas.schema import Leg
 
-__all__ = ["leg_line", "to_geojson"]
+__all__ = ["leg_identity", "leg_line", "to_geojson"]
 
 # Long legs (flights, the bus across China) are drawn as geodesics sampled every this many km so
 # that they curve as on a globe; short legs stay straight.
@@ -38,6 +39,20 @@ def _geodesic(
         pos = line.Position(line.s13 * i / steps)
         points.append((round(pos["lon2"], 5), round(pos["lat2"], 5)))
     return tuple(points)
+
+
+def leg_identity(leg: Leg) -> dict[str, Any]:
+    """What names a leg wherever it is drawn (the atlas's GeoJSON, the dashboard's map): its id,
+    name, ends, mode, who runs it and the months it is used in."""
+    return {
+        "id": leg.id,
+        "name": leg.name,
+        "from": leg.from_,
+        "to": leg.to,
+        "mode": leg.mode,
+        "operator": leg.operator,
+        "months": list(leg.months),
+    }
 
 
 def to_geojson(atlas: Atlas) -> dict[str, Any]:
@@ -70,13 +85,7 @@ def to_geojson(atlas: Atlas) -> dict[str, Any]:
                 },
                 "properties": {
                     "feature": "leg",
-                    "id": leg.id,
-                    "name": leg.name,
-                    "from": leg.from_,
-                    "to": leg.to,
-                    "mode": leg.mode,
-                    "operator": leg.operator,
-                    "months": list(leg.months),
+                    **leg_identity(leg),
                     "in_use": leg.in_use.model_dump(by_alias=True) if leg.in_use else None,
                     "duration_days": leg.duration_days.central,
                     "cost_usd": leg.cost_usd.central,

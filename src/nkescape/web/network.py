@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 from nkescape.atlas import Atlas, Estimate, Leg
+from nkescape.atlas.geo import leg_identity
 from nkescape.routing.build import build_network, p_sent_back
 from nkescape.routing.query import Group, Query, check_year
 
@@ -109,13 +110,7 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
         notes = [e.note for e in leg.seasonal if day.month in e.months]
         legs.append(
             {
-                "id": leg.id,
-                "name": leg.name,
-                "from": leg.from_,
-                "to": leg.to,
-                "mode": leg.mode,
-                "operator": leg.operator,
-                "months": list(leg.months),
+                **leg_identity(leg),
                 "years": {
                     "from": leg.in_use.start if leg.in_use else None,
                     "until": leg.in_use.until if leg.in_use else None,

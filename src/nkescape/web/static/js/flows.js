@@ -2,11 +2,11 @@
 // arrivals, women's share and the published estimates of North Koreans in China; and a
 // scenario (POST /api/flows/scenario, a job) drawn against the baseline.
 
-import { ApiError, getJson, startJob } from "./api.js";
+import { ApiError, getJson } from "./api.js";
 import { OKABE_ITO, bandChart, emptyChart } from "./charts.js";
 import { dl, fill, h, message } from "./dom.js";
 import { count, num, pct } from "./format.js";
-import { showProgress } from "./simulate.js";
+import { jobControls } from "./jobs.js";
 
 // What each series of a scenario counts, for the chart's axis (the report's own titles).
 const SCENARIO_SERIES = {
@@ -32,7 +32,6 @@ export function initFlows(ctx) {
   }
   let loaded = false;
   let scenario = null;
-  let job = null;
 
   async function load() {
     if (loaded) return;
@@ -51,40 +50,19 @@ export function initFlows(ctx) {
     }
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = scenarioRequest();
-    if (body === null) return;
-    runButton.disabled = true;
-    cancelButton.disabled = false;
-    progress.removeAttribute("value");
-    message(status, "Starting…");
-    try {
-      job = await startJob("api/flows/scenario", body, (j) => showProgress(j, progress, status));
-      const last = await job.finished;
-      if (last.state === "done") {
-        scenario = last.result;
-        document.getElementById("scenario-result").hidden = false;
-        drawScenario(scenario, seriesPicker.value);
-      }
-    } catch (err) {
-      message(status, err instanceof ApiError ? err.message : String(err), "error");
-      progress.value = 0;
-    } finally {
-      job = null;
-      runButton.disabled = false;
-      cancelButton.disabled = true;
-    }
-  });
-
-  cancelButton.addEventListener("click", async () => {
-    if (!job) return;
-    cancelButton.disabled = true;
-    try {
-      await job.cancel();
-    } catch (err) {
-      message(status, err instanceof ApiError ? err.message : String(err), "error");
-    }
+  jobControls({
+    form,
+    runButton,
+    cancelButton,
+    progress,
+    status,
+    path: "api/flows/scenario",
+    body: scenarioRequest,
+    onDone(done) {
+      scenario = done;
+      document.getElementById("scenario-result").hidden = false;
+      drawScenario(scenario, seriesPicker.value);
+    },
   });
 
   seriesPicker.addEventListener("change", () => scenario && drawScenario(scenario, seriesPicker.value));

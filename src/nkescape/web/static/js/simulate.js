@@ -1,7 +1,7 @@
 // The simulation panel: run the chosen itinerary (POST /api/simulate, then GET /api/jobs/{id}
 // until it is done), with a progress bar and a cancel button, and draw what comes back.
 
-import { ApiError, startJob } from "./api.js";
+import { jobControls } from "./jobs.js";
 import { OKABE_ITO, emptyChart, funnelChart, histogramChart, stepChart } from "./charts.js";
 import { dl, fill, h, message } from "./dom.js";
 import { count, days, pct, usd } from "./format.js";
@@ -27,50 +27,29 @@ export function initSimulation(ctx) {
   const runs = document.getElementById("sim-runs");
   runs.max = String(ctx.meta.max_runs);
   document.getElementById("sim-runs-hint").textContent = `1 to ${count(ctx.meta.max_runs)} on this server.`;
-  let job = null;
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const request = ctx.planRequest();
-    if (!request.from && !request.profile) {
-      message(status, "Plan first, or choose where the journey starts in the planner (From).", "error");
-      return;
-    }
-    const body = {
-      ...request,
-      itinerary: ctx.rank() ?? 1,
-      runs: Number(runs.value),
-      seed: Number(document.getElementById("sim-seed").value),
-      adaptive: document.getElementById("sim-adaptive").checked,
-    };
-    runButton.disabled = true;
-    cancelButton.disabled = false;
-    progress.value = 0;
-    progress.removeAttribute("value"); // indeterminate until the server reports a total
-    message(status, "Starting…");
-    try {
-      job = await startJob("api/simulate", body, (j) => showProgress(j, progress, status));
-      const last = await job.finished;
-      if (last.state === "done") renderResult(result, last.result, ctx);
-    } catch (err) {
-      message(status, err instanceof ApiError ? err.message : String(err), "error");
-      progress.value = 0;
-    } finally {
-      job = null;
-      runButton.disabled = false;
-      cancelButton.disabled = true;
-    }
-  });
-
-  cancelButton.addEventListener("click", async () => {
-    if (!job) return;
-    cancelButton.disabled = true;
-    message(status, "Cancelling…");
-    try {
-      await job.cancel();
-    } catch (err) {
-      message(status, err instanceof ApiError ? err.message : String(err), "error");
-    }
+  jobControls({
+    form,
+    runButton,
+    cancelButton,
+    progress,
+    status,
+    path: "api/simulate",
+    body() {
+      const request = ctx.planRequest();
+      if (!request.from && !request.profile) {
+        message(status, "Plan first, or choose where the journey starts in the planner (From).", "error");
+        return null;
+      }
+      return {
+        ...request,
+        itinerary: ctx.rank() ?? 1,
+        runs: Number(runs.value),
+        seed: Number(document.getElementById("sim-seed").value),
+        adaptive: document.getElementById("sim-adaptive").checked,
+      };
+    },
+    onDone: (done) => renderResult(result, done, ctx),
   });
 
   return {
@@ -87,23 +66,6 @@ export function initSimulation(ctx) {
   };
 }
 
-/** Report a job's state in the bar and the live status line (a screen reader hears it). */
-export function showProgress(job, bar, status) {
-  const { done = 0, total = 0, stage = null } = job.progress ?? {};
-  if (total > 0) {
-    bar.max = total;
-    bar.value = done;
-  }
-  const share = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : "";
-  const texts = {
-    queued: "Queued: waiting for a free worker.",
-    running: `Running${stage ? `, ${stage}` : ""}: ${count(done)} of ${count(total)}${share}.`,
-    done: `done: ${count(total)} of ${count(total)}.`,
-    failed: `failed: ${job.error ?? "no reason given"}`,
-    cancelled: "cancelled.",
-  };
-  message(status, texts[job.state] ?? job.state, job.state === "failed" ? "error" : "info");
-}
 
 function interval(share) {
   const [lo, hi] = share.ci95 ?? [];
