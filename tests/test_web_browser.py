@@ -11,9 +11,11 @@ What the page shows is held to what the API answers for the same inputs (the pag
 nothing of the model), and the seasons to the atlas: the ice walks over the Yalu and the Tumen
 are in use in January and not in August, the wading crossings the other way round.
 
-Screenshots (1366x768 and a 390-pixel-wide phone) go to ``out/screenshots/``; the README's
-``docs/img/dashboard.png`` is the planner's at 1366x768. Their dates are fixed (the plan's and
-the map's), so that a run on the same machine redraws the same picture.
+Screenshots (1366x768 and a 390-pixel-wide phone) go to ``out/screenshots/``. With
+``NKESCAPE_README_SCREENSHOT=1`` the planner's at 1366x768 also replaces the README's
+``docs/img/dashboard.png``: only when asked, because two runs can differ in a few pixels (the
+dates are fixed, the plan's and the map's, so the picture is the same to the eye) and a test run
+should not leave the working tree changed.
 """
 
 from __future__ import annotations
@@ -416,8 +418,9 @@ def test_plan_in_january_and_august_simulate_and_take_the_screenshots(
         "() => document.querySelector('#itinerary-legs').innerText.includes('ice')"
     )
     show_month(page, JANUARY, YEAR)
-    README_SHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shoot(page, "dashboard-plan-1366x768.png"), README_SHOT)
+    plan_shot = shoot(page, "dashboard-plan-1366x768.png")
+    if os.environ.get("NKESCAPE_README_SCREENSHOT") == "1":
+        shutil.copyfile(plan_shot, README_SHOT)
 
     # Simulate the chosen itinerary to the end: the page's figures are the job's.
     page.click("#tab-simulate")
