@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nkescape.simulate import OUTCOMES, Summary
+from nkescape.simulate.summary import regroup
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,23 +128,12 @@ def plot_cost(summary: Summary) -> Figure:
     matplotlib.figure.Figure
         About 60 bars regrouping the summary's fine cost bins.
     """
-    counts, edges = summary.histogram("cost")
-    keep = counts > 0
+    counts, fine = summary.histogram("cost")
+    edges, (sums,) = regroup([counts], fine)
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
-    if keep.any():
-        first, last = np.flatnonzero(keep)[[0, -1]]
-        # Regroup the fine bins into about 60 bars for reading.
-        step = max(1, (last - first + 1) // 60)
-        lo = np.arange(first, last + 1, step)
-        sums = np.add.reduceat(counts[first : last + 1], lo - first)
-        ax.bar(
-            edges[lo],
-            sums,
-            width=edges[np.minimum(lo + step, len(edges) - 1)] - edges[lo],
-            align="edge",
-            color="#1c7ed6",
-        )
+    if len(sums):
+        ax.bar(edges[:-1], sums, width=np.diff(edges), align="edge", color="#1c7ed6")
         ax.set_xscale("log")
     ax.set_xlabel("US$ spent by the group (log scale)")
     ax.set_ylabel("journeys")

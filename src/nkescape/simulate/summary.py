@@ -18,13 +18,19 @@ from nkescape.routing.query import Query
 from nkescape.simulate.kernel import OUTCOMES, Chunk
 
 __all__ = [
+    "CHART_BARS",
     "COST_EDGES",
     "DAY_EDGES",
     "SUMMARY_FORMAT",
     "Summary",
     "chunk_aggregates",
+    "regroup",
     "wilson",
 ]
+
+# Bars a chart regroups the fine histograms into (the plots and the dashboard): the 4,000
+# log-spaced bins are far finer than a chart a few hundred pixels wide.
+CHART_BARS = 60
 
 # The layout of ``Summary.to_json()``: raised whenever a key is renamed, removed or changes
 # meaning, so that readers of stored summaries can tell which layout they hold.
@@ -222,3 +228,21 @@ class Summary:
                 if self.taken is None or entered[k] > 0
             ],
         }
+
+
+def regroup(
+    counts: list[NDArray[np.int64]], edges: NDArray[np.float64], bars: int = CHART_BARS
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Histograms on the same fine bins, regrouped into about ``bars`` bins over the range where
+    any has counts: the new edges (one more than the bins) and each histogram's counts, a row
+    each (both empty when every count is zero)."""
+    stacked = np.vstack(counts)
+    used = np.flatnonzero(stacked.sum(axis=0))
+    if len(used) == 0:
+        return np.empty(0), np.empty((len(counts), 0), dtype=np.int64)
+    first, last = int(used[0]), int(used[-1])
+    step = max(1, (last - first + 1) // bars)
+    lo = np.arange(first, last + 1, step)
+    sums = np.add.reduceat(stacked[:, first : last + 1], lo - first, axis=1)
+    right = min(int(lo[-1]) + step, len(edges) - 1)
+    return np.append(edges[lo], edges[right]), sums

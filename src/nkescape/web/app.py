@@ -26,12 +26,10 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from numpy.typing import NDArray
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -102,9 +100,6 @@ KEEP_SECONDS = 3600.0
 # Flow-model inputs (transit tables, about 6-9 s to build from the atlas) kept per horizon and
 # seed, so that a second scenario with the same seed starts at once; each holds about 0.1 MB.
 _INPUTS_CACHE = 8
-# Bars the day and cost histograms are regrouped into for the page (as ``plot_cost`` does): the
-# summary's 4,000 log-spaced bins are far finer than a chart a few hundred pixels wide.
-HISTOGRAM_BARS = 60
 # Dates whose network is kept encoded (about 70 kB each, 20 ms to build): the page's month slider
 # goes back and forth over a year or two of months.
 NETWORK_CACHE = 48
@@ -214,24 +209,6 @@ def data_date(atlas: Atlas) -> dt.date:
     return max(days, default=dt.date(1900, 1, 1))
 
 
-def regroup(
-    counts: list[NDArray[np.int64]], edges: NDArray[np.float64], bars: int = HISTOGRAM_BARS
-) -> tuple[list[float], list[list[int]]]:
-    """Histograms on the same fine bins, regrouped into about ``bars`` bins over the range where
-    any has counts: the new edges and each one's counts (empty when all are)."""
-    stacked = np.vstack(counts)
-    used = np.flatnonzero(stacked.sum(axis=0))
-    if len(used) == 0:
-        return [], [[] for _ in counts]
-    first, last = int(used[0]), int(used[-1])
-    step = max(1, (last - first + 1) // bars)
-    lo = np.arange(first, last + 1, step)
-    sums = np.add.reduceat(stacked[:, first : last + 1], lo - first, axis=1)
-    right = min(int(lo[-1]) + step, len(edges) - 1)
-    new_edges = [float(e) for e in edges[lo]] + [float(edges[right])]
-    return new_edges, [[int(x) for x in row] for row in sums]
-
-
 def simulation_result(atlas: Atlas, summary: Summary) -> dict[str, Any]:
     """A finished simulation for the page: ``simulate --json``'s summary, the funnel in journey
     order, and the days and cost histograms regrouped for charts."""
@@ -249,6 +226,8 @@ def simulation_result(atlas: Atlas, summary: Summary) -> dict[str, Any]:
         }
         for row in data["funnel"]
     ]
+    from nkescape.simulate.summary import regroup
+
     safety, day_edges = summary.histogram("safety")
     destination, _ = summary.histogram("destination")
     edges, (safe_counts, dest_counts) = regroup([safety, destination], day_edges)
@@ -258,12 +237,12 @@ def simulation_result(atlas: Atlas, summary: Summary) -> dict[str, Any]:
         "summary": data,
         "funnel": funnel,
         "days": {
-            "edges": edges,
-            "counts": safe_counts,
-            "destination_counts": dest_counts,
+            "edges": edges.tolist(),
+            "counts": safe_counts.tolist(),
+            "destination_counts": dest_counts.tolist(),
             "runs": summary.runs,
         },
-        "cost": {"edges": c_edges, "counts": c_counts},
+        "cost": {"edges": c_edges.tolist(), "counts": c_counts.tolist()},
     }
 
 
