@@ -135,6 +135,18 @@ def test_rows_of_theta_run_independently(inputs: FlowInputs) -> None:
     assert both.arrivals[1].sum() > both.arrivals[0].sum()
 
 
+def test_a_run_cut_short_is_the_start_of_the_long_run(inputs: FlowInputs) -> None:
+    # The calibration runs the model only to its last fitted year (FlowInputs.through): that is
+    # exact only because no month depends on a later one.
+    x = np.stack([prior_medians(), prior_medians() * 1.1])
+    long, short = run_flows(inputs, x), run_flows(inputs.through(2010), x)
+    n = short.months.size
+    assert n == (2010 - inputs.start_year + 1) * 12 and short.months[-1] == 2010 * 12 + 11
+    for what in ("arrivals", "departures", "repatriated", "hiding", "settled"):
+        np.testing.assert_array_equal(getattr(short, what), getattr(long, what)[..., :n])
+    assert inputs.through(3000).n_months == inputs.n_months
+
+
 def test_nobody_arrives_who_did_not_leave(inputs: FlowInputs) -> None:
     x = prior_medians()
     x[CONFIG.index("direct_per_year")] = 0.0

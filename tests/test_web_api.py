@@ -33,6 +33,7 @@ import nkescape.flows.analysis
 from nkescape.atlas import bundled_atlas
 from nkescape.cli import app as cli
 from nkescape.flows.calibrate import Posterior
+from nkescape.flows.defaults import TRANSIT_RUNS
 from nkescape.flows.parameters import load_config
 from nkescape.simulate.summary import CHART_BARS, regroup
 from nkescape.web import app as web_app
@@ -58,7 +59,9 @@ def shared_inputs() -> Iterator[None]:
             return ATLAS
         return real_load(*layers, overlays=overlays)
 
-    def prepare(atlas: Any, end_year: int, *, seed: int = 0, transit_runs: int = 4000) -> Any:
+    def prepare(
+        atlas: Any, end_year: int, *, seed: int = 0, transit_runs: int = TRANSIT_RUNS
+    ) -> Any:
         key = (id(atlas), end_year, seed, transit_runs)
         if key not in built:
             built[key] = real_prepare(atlas, end_year, seed=seed, transit_runs=transit_runs)

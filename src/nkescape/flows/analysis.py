@@ -28,6 +28,7 @@ from nkescape.flows.defaults import (
     QUICK_WALKERS,
     SCORE_YEARS,
     SHARE_FROM,
+    TRANSIT_RUNS,
 )
 from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
 from nkescape.flows.observed import Observed, load_arrivals
@@ -168,7 +169,7 @@ class FitReport:
 
 
 def prepare(
-    atlas: Atlas, end_year: int, *, seed: int = 0, transit_runs: int = 4000
+    atlas: Atlas, end_year: int, *, seed: int = 0, transit_runs: int = TRANSIT_RUNS
 ) -> tuple[FlowConfig, FlowInputs, Observed]:
     """Config, model inputs up to December ``end_year`` and the observed series."""
     config = load_config(atlas)

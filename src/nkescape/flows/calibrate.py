@@ -514,6 +514,9 @@ def calibrate(
     if generations < 1:
         raise ValueError("generations must be >= 1")
     say = progress or (lambda _p: None)
+    # The likelihood reads nothing after December of the last fitted year (counts and stock
+    # estimates up to it), so every run of the search and the chains stops there.
+    inputs = inputs.through(max(years))
     mode_seed, *chain_seeds = np.random.SeedSequence(seed).generate_state(chains + 1).tolist()
     burn = steps // 2
     thin = max(1, (steps - burn) // _KEEP_STEPS)

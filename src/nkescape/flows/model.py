@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas, EventEffect
-from nkescape.flows.defaults import SCENARIO_KEYS, check_scenario
+from nkescape.flows.defaults import SCENARIO_KEYS, TRANSIT_RUNS, check_scenario
 from nkescape.flows.parameters import FlowConfig
 from nkescape.flows.transit import Transit, transit_tables
 from nkescape.routing import p_sent_back
@@ -68,6 +68,21 @@ class FlowInputs:
     @property
     def start_year(self) -> int:
         return int(self.months[0] // 12)
+
+    def through(self, year: int) -> FlowInputs:
+        """The same inputs ending in December ``year``: the model is causal, so its months up to
+        there come out as they do in the longer run."""
+        n = min(self.n_months, max(0, (year - self.start_year + 1) * 12))
+        return dataclasses.replace(
+            self,
+            months=self.months[:n],
+            out_active=self.out_active[:n],
+            exit_price_active=self.exit_price_active[:n],
+            onward_price_active=self.onward_price_active[:n],
+            repat_active=self.repat_active[:n],
+            hide_catch=self.hide_catch[:n],
+            moved=self.moved[:n],
+        )
 
     def with_scenario(self, values: dict[str, float], from_index: int) -> FlowInputs:
         check_scenario(values)
@@ -145,7 +160,7 @@ def flow_inputs(
     end_year: int,
     *,
     transit: Transit | None = None,
-    transit_runs: int = 4000,
+    transit_runs: int = TRANSIT_RUNS,
     seed: int = 0,
 ) -> FlowInputs:
     """Derive the model's monthly inputs from the atlas, January start_year to December end_year."""
@@ -284,41 +299,56 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         [direct * cfg.direct_women_share, direct * (1 - cfg.direct_women_share)], axis=1
     )
 
+    # What does not depend on the state is computed for every month at once, laid out month-first
+    # so that each step reads contiguous slices: the loop is bound by NumPy's per-call overhead on
+    # small (K, 2) arrays, not by arithmetic. Every value is the same expression as one month's.
+    by_sex = np.stack([women, 1 - women], axis=2)  # (K, T, 2)
+    tries_all = base_exit[:, :, None] * by_sex
+    crossed_all = tries_all * (1 - cross_fail)[None, :, None]
+    turned_back = (tries_all - crossed_all).sum(2).T  # (T, K)
+    settle = cfg.settle_share
+    to_hidden = np.ascontiguousarray((crossed_all * (1 - settle)).transpose(1, 0, 2))  # (T, K, 2)
+    to_settled = np.ascontiguousarray((crossed_all * settle).transpose(1, 0, 2))
+    c_all = np.ascontiguousarray(
+        (catch[:, :, None] * catch_scale[:, None, :]).transpose(1, 0, 2)
+    )  # (T, K, 2)
+    total_s_all = np.maximum(c_all + unsettle.T[:, :, None], _TINY)
+    leave_s_all = -np.expm1(-total_s_all)
+    onward_t = np.ascontiguousarray(onward.T)  # (T, K)
+
     hidden = np.zeros((k, 2))  # in China, looking for a way on
     settled = np.zeros((k, 2))  # in China, married, sold, held or working
-    pipe = np.zeros((k, 2, _MAX_LAG))
+    # Journeys under way by the month they arrive in, a ring: slot (t + lag) % _MAX_LAG.
+    pipe = np.zeros((_MAX_LAG, k, 2))
     arrived_total = np.full(k, cfg.arrivals_before_start)
     pull = col["pull"]
-    arrivals = np.zeros((k, 2, n))
-    departures = np.zeros((k, 2, n))
-    repatriated = np.zeros((k, n))
-    hiding = np.zeros((k, 2, n))
-    settled_stock = np.zeros((k, 2, n))
-    settle = cfg.settle_share
+    arrivals = np.zeros((n, k, 2))
+    repatriated = np.zeros((n, k))
+    hiding = np.zeros((n, k, 2))
+    settled_stock = np.zeros((n, k, 2))
     back_china = tr.back_china[:n]
     back_other = tr.back_other[:n]
     stay = tr.stay[:n]
     arrive = tr.arrive[:n]
     for t in range(n):
         pull_t = (arrived_total / cfg.arrivals_before_start) ** pull
-        tries = base_exit[:, t, None] * np.stack([women[:, t], 1 - women[:, t]], axis=1)
-        crossed = tries * (1 - cross_fail[t])
-        hidden += crossed * (1 - settle)
-        settled += crossed * settle
-        c = catch[:, t, None] * catch_scale
+        hidden += to_hidden[t]
+        settled += to_settled[t]
+        c = c_all[t]
         # Women and men set out at one rate: a rate by sex was calibrated (0.5-4 times as
         # often for women) and its posterior sat at even (0.99, 90% 0.54-2.4), trading off
         # against men being caught more often.
-        o = (onward[:, t] * pull_t)[:, None]
-        leave = -np.expm1(-(c + o))
-        total = np.maximum(c + o, _TINY)
-        caught = hidden * leave * c / total
-        out = hidden * leave * o / total
+        o = (onward_t[t] * pull_t)[:, None]
+        hazard = c + o
+        leave = -np.expm1(-hazard)
+        total = np.maximum(hazard, _TINY)
+        hidden_leaving = hidden * leave
+        caught = hidden_leaving * c / total
+        out = hidden_leaving * o / total
         # The settled are caught at their sex's rate (no source sets a household apart from
         # other hiding) and start looking for a way on at their own, slower rate.
-        u = unsettle[:, t, None]
-        total_s = np.maximum(c + u, _TINY)
-        leave_s = settled * -np.expm1(-total_s)
+        total_s = total_s_all[t]
+        leave_s = settled * leave_s_all[t]
         caught_s = leave_s * c / total_s
         settled -= leave_s
         sent_back_cn = out * back_china[t] * china_back[t]
@@ -331,9 +361,10 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
         )
         caught = caught + caught_s
         got = out * arrive[t]
-        pipe[:, :, lag_lo[t]] += got * (1 - lag_frac[t])
-        pipe[:, :, lag_lo[t] + 1] += got * lag_frac[t]
-        now = pipe[:, :, 0] + direct_sex
+        head = t % _MAX_LAG
+        pipe[(head + lag_lo[t]) % _MAX_LAG] += got * (1 - lag_frac[t])
+        pipe[(head + lag_lo[t] + 1) % _MAX_LAG] += got * lag_frac[t]
+        now = pipe[head] + direct_sex
         if inputs.moved[t] > 0:
             # An airlift takes people who had gathered over months; they come out of those
             # hiding, in the sexes' proportions there, and arrive at once.
@@ -341,17 +372,24 @@ def run_flows(inputs: FlowInputs, theta: NDArray[np.float64]) -> FlowRun:
             lifted = hidden / in_hiding * np.minimum(inputs.moved[t], in_hiding)
             hidden -= lifted
             now = now + lifted
-        pipe = np.roll(pipe, -1, axis=2)
-        pipe[:, :, -1] = 0.0
-        arrivals[:, :, t] = now
-        departures[:, :, t] = crossed
-        repatriated[:, t] = (
-            (tries - crossed).sum(1)
-            + caught.sum(1)
-            + sent_back_cn.sum(1)
-            + (out * back_other[t]).sum(1)
+        pipe[head] = 0.0
+        arrivals[t] = now
+        repatriated[t] = (
+            turned_back[t] + caught.sum(1) + sent_back_cn.sum(1) + (out * back_other[t]).sum(1)
         )
-        hiding[:, :, t] = hidden + settled
-        settled_stock[:, :, t] = settled
+        hiding[t] = hidden + settled
+        settled_stock[t] = settled
         arrived_total = arrived_total + now.sum(1)
-    return FlowRun(inputs.months, arrivals, departures, repatriated, hiding, settled_stock)
+
+    def by_month(series: NDArray[np.float64]) -> NDArray[np.float64]:  # (T, K, 2) -> (K, 2, T)
+        return np.ascontiguousarray(series.transpose(1, 2, 0))
+
+    departures = np.ascontiguousarray(crossed_all.transpose(0, 2, 1))
+    return FlowRun(
+        inputs.months,
+        by_month(arrivals),
+        departures,
+        np.ascontiguousarray(repatriated.T),
+        by_month(hiding),
+        by_month(settled_stock),
+    )

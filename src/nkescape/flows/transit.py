@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
+from nkescape.flows.defaults import TRANSIT_RUNS
 from nkescape.routing import PlanError, build_network, events_in_force, plan
 from nkescape.routing.query import Group, Query
 from nkescape.simulate import simulate
@@ -114,7 +115,7 @@ def transit_tables(
     *,
     hide_at: str,
     channel: str,
-    runs: int = 4000,
+    runs: int = TRANSIT_RUNS,
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> Transit:
