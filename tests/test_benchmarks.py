@@ -58,3 +58,19 @@ def test_serve_benchmark_smoke(
     out = capsys.readouterr().out
     assert "usable (map drawn)" in out and "API overhead per plan" in out
     assert "P(safety) the same" in out
+
+
+@pytest.mark.slow
+def test_board_benchmark_smoke(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real server on loopback for each backend, logged-in users for 5 s: every request answered
+    # (the latency target is the benchmark's to judge, on a quiet machine, not a test's).
+    from . import boardkit
+
+    boardkit.require_postgres()
+    monkeypatch.setattr(sys, "argv", ["board.py", "--quick"])
+    load("board").main()
+    out = capsys.readouterr().out
+    assert out.count("requests/s") == 2, out
+    assert out.count("errors 0") == 2, out

@@ -34,7 +34,18 @@ runner = CliRunner()
 EXE = Path(sys.executable).with_name("nkescape")
 # Libraries that --help must not load (the brief: plotting, optimisation, the flow model's
 # engines, the compiled and GPU kernels).
-HEAVY = ("matplotlib", "scipy.optimize", "dask", "emcee", "numba", "jax")
+HEAVY = (
+    "matplotlib",
+    "scipy.optimize",
+    "dask",
+    "emcee",
+    "numba",
+    "jax",
+    "sqlalchemy",
+    "sqlcipher3",
+    "argon2",
+    "psycopg",
+)
 
 
 def lines(text: str) -> list[str]:
@@ -124,7 +135,18 @@ def _modules_after_help(args: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["atlas"], ["atlas", "show"], ["plan"], ["simulate"], ["flows"], ["flows", "fit"]]
+    "args",
+    [
+        [],
+        ["atlas"],
+        ["atlas", "show"],
+        ["plan"],
+        ["simulate"],
+        ["flows"],
+        ["flows", "fit"],
+        ["board"],
+        ["board", "checkin"],
+    ],
 )
 def test_help_loads_no_heavy_library(args: list[str]) -> None:
     assert _modules_after_help(args) == []

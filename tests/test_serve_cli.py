@@ -235,9 +235,11 @@ class _Recorder:
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, int]] = []
+        self.apps: list[Any] = []
 
     def __call__(self, app: Any, sock: socket.socket, on_started: Any) -> None:
         self.calls.append(sock.getsockname()[:2])
+        self.apps.append(app)
         sock.close()
         on_started()
 
@@ -265,8 +267,8 @@ def test_an_address_others_can_reach_warns_that_there_is_no_login(
     err = lines(result.stderr)
     assert err[0] == (
         f"nkescape: warning: --host 127.0.0.2 is not a loopback address and the dashboard has no "
-        f"login: anyone who can reach http://127.0.0.2:{port}/ can use it and read your "
-        "overlay's places; serve on 127.0.0.1 unless you mean to share it"
+        f"login (the board at /board has its own): anyone who can reach http://127.0.0.2:{port}/ "
+        "can use it and read your overlay's places; serve on 127.0.0.1 unless you mean to share it"
     )
     assert err[1] == f"nkescape: serving the dashboard at http://127.0.0.2:{port}/ (Ctrl-C to stop)"
     assert result.stdout == ""
@@ -381,3 +383,45 @@ def test_help_loads_neither_the_server_nor_the_library() -> None:
     )
     assert proc.stderr.split() == []
     assert "--host" in proc.stdout and "no login" in " ".join(proc.stdout.split())
+
+
+def test_serve_with_a_board_puts_it_behind_its_login(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from nkescape.board.crypto import BoardKey, new_key_file
+    from nkescape.board.service import Board
+
+    key_file, db = tmp_path / "board.key", tmp_path / "board.db"
+    new_key_file(key_file)
+    Board.init(str(db), BoardKey.from_key_file(key_file)).close()
+    args = ["--port", "0", "--board", str(db), "--key-file", str(key_file)]
+    result, recorder = _invoke_without_serving(monkeypatch, args, loopback=True)
+    assert result.exit_code == 0, result.output
+    [(_, port)] = recorder.calls
+    assert lines(result.stderr)[-1] == (
+        f"nkescape: the coordination board is at http://127.0.0.1:{port}/board/login"
+    )
+    client = TestClient(recorder.apps[0])
+    assert client.get("/board/api/journeys").status_code == 401
+    assert client.get("/board/login").status_code == 200
+    assert client.get("/api/meta").status_code == 200
+
+
+def test_serve_refuses_a_board_with_the_wrong_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from nkescape.board.crypto import BoardKey, new_key_file
+    from nkescape.board.service import Board
+
+    right, wrong, db = tmp_path / "right.key", tmp_path / "wrong.key", tmp_path / "board.db"
+    new_key_file(right)
+    new_key_file(wrong)
+    Board.init(str(db), BoardKey.from_key_file(right)).close()
+    args = ["--port", "0", "--board", str(db), "--key-file", str(wrong)]
+    result, recorder = _invoke_without_serving(monkeypatch, args, loopback=True)
+    assert result.exit_code == 1 and recorder.calls == []
+    assert lines(result.stderr) == [
+        f"nkescape: wrong passphrase or key file for the board at {db}; nothing was changed"
+    ]

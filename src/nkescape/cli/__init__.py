@@ -62,6 +62,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "serve_command",
         "Serve the dashboard: the network, planner, simulator and flows as an offline web page.",
     ),
+    "board": (
+        "nkescape.cli.board",
+        "app",
+        "The coordination board: journeys under way, check-ins and overdue alerts, kept encrypted.",
+    ),
 }
 
 # Typer's rich help panel prints a type after every option, flags included ("--json <bool>"),

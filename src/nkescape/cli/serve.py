@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from nkescape.cli._common import Overlay, fail, library_errors, note, overlays_from, prog, warn
+from nkescape.cli.board import KeyFile, Schema
 from nkescape.flows.defaults import FLOWS_OUT, POSTERIOR_FILE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from fastapi import FastAPI
+
+    from nkescape.board.service import Board
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -60,7 +63,8 @@ def is_loopback(address: str) -> bool:
 def no_login_warning(host: str, url: str) -> str:
     """The warning for an address others can reach (one line, without ``warning:``)."""
     return (
-        f"--host {host} is not a loopback address and the dashboard has no login: anyone who "
+        f"--host {host} is not a loopback address and the dashboard has no login (the board "
+        "at /board has its own): anyone who "
         f"can reach {url} can use it and read your overlay's places; serve on {LOOPBACK} "
         "unless you mean to share it"
     )
@@ -111,6 +115,16 @@ def _flows_dir(flows: Path | None) -> Path | None:
             f"`{prog()} flows fit --out {flows}` first, or leave --flows out"
         )
     return flows
+
+
+def _open_board(db: str | None, key_file: Path | None, schema: str | None) -> Board | None:
+    """The board ``--board`` names, opened with its key (asked for here, before serving)."""
+    if db is None:
+        return None
+    from nkescape.board.service import Board
+    from nkescape.cli.board import read_key
+
+    return Board.open(db, read_key(key_file), schema=schema)
 
 
 def _run(app: FastAPI, sock: socket.socket, on_started: Callable[[], None]) -> None:
@@ -177,6 +191,24 @@ def serve_command(
     open_page: Annotated[
         bool, typer.Option("--open", help="Open the page in the web browser once it is up.")
     ] = False,
+    board_db: Annotated[
+        str | None,
+        typer.Option(
+            "--board",
+            help="Also serve the coordination board at /board, behind its login: a board file or "
+            "a postgresql:// URL, as `board --db` (its key: --key-file, else the passphrase).",
+            metavar="PATH",
+        ),
+    ] = None,
+    key_file: KeyFile = None,
+    schema: Schema = None,
+    secure_cookies: Annotated[
+        bool,
+        typer.Option(
+            "--secure-cookies",
+            help="Mark the board's session cookie Secure: for a server behind a TLS proxy.",
+        ),
+    ] = False,
 ) -> None:
     """Serve the dashboard: the network, planner, simulator and flows as an offline web page."""
     from nkescape.web import create_app
@@ -184,11 +216,20 @@ def serve_command(
     flows_dir = _flows_dir(flows)
     # The port first: it is the quicker check, and the likelier mistake (a server left running).
     sock = bind(host, port)
+    board: Board | None = None
     try:
         with library_errors():
-            app = create_app(overlays_from(overlay) or None, flows_dir=flows_dir or FLOWS_OUT)
+            board = _open_board(board_db, key_file, schema)
+            app = create_app(
+                overlays_from(overlay) or None,
+                flows_dir=flows_dir or FLOWS_OUT,
+                board=board,
+                secure_cookies=secure_cookies,
+            )
     except BaseException:
         sock.close()
+        if board is not None:
+            board.close()
         raise
     for line in app.state.atlas.warnings:  # as every command prints the atlas's warnings
         warn(line)
@@ -196,13 +237,24 @@ def serve_command(
     url = url_of(address, bound_port)
     if not is_loopback(address):
         warn(no_login_warning(host, url))
+        if board is not None and not secure_cookies:
+            warn(
+                f"--board on {host} over plain HTTP: passwords and session cookies cross the "
+                "network in clear; serve behind TLS (a reverse proxy) and pass --secure-cookies"
+            )
 
     def started() -> None:
         note(f"serving the dashboard at {url} (Ctrl-C to stop)")
+        if board is not None:
+            note(f"the coordination board is at {url}board/login")
         if open_page:
             import webbrowser
 
             # In a thread: some browsers' launchers return only when the browser closes.
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
 
-    _run(app, sock, started)
+    try:
+        _run(app, sock, started)
+    finally:
+        if board is not None:
+            board.close()

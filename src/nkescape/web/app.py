@@ -67,6 +67,7 @@ from nkescape.web.models import (
 from nkescape.web.network import MONTHS, network_on
 
 if TYPE_CHECKING:
+    from nkescape.board.service import Board
     from nkescape.flows.calibrate import Posterior
     from nkescape.flows.model import FlowInputs
     from nkescape.flows.parameters import FlowConfig
@@ -425,8 +426,10 @@ def create_app(
     max_jobs: int = 2,
     *,
     max_runs: int = MAX_RUNS,
+    board: Board | None = None,
+    secure_cookies: bool = False,
 ) -> FastAPI:
-    """The dashboard: the API under ``/api`` and the page at ``/``.
+    """The dashboard: the API under ``/api`` and the page at ``/``; the board under ``/board``.
 
     Parameters
     ----------
@@ -439,6 +442,12 @@ def create_app(
         Simulations and scenarios that run at once; others wait in a queue.
     max_runs
         The most journeys one simulation job may run (``MAX_RUNS``; lower it to bound a test).
+    board
+        An open coordination board, served under ``/board`` behind its own login
+        (``nkescape.web.board``); without it nothing answers there.
+    secure_cookies
+        Mark the board's session cookie Secure even over plain HTTP: for a server behind a TLS
+        proxy that does not say so (``X-Forwarded-Proto``).
 
     Raises
     ------
@@ -759,4 +768,9 @@ def create_app(
             raise _unknown(job_id)
         return JSONResponse({"id": view["id"], "state": view["state"]})
 
+    if board is not None:
+        # Imported only for a board: the dashboard alone loads neither SQLAlchemy nor SQLCipher.
+        from nkescape.web.board import board_router
+
+        app.include_router(board_router(board, secure_cookies=secure_cookies))
     return app

@@ -1,0 +1,1 @@
+"""The board's schema migrations (alembic), run by :mod:`nkescape.board.vault` on create/open."""
