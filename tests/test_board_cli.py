@@ -397,6 +397,12 @@ def test_bad_check_ins_are_refused_in_one_line(cli: Cli, code: str) -> None:
         assert status.value in wrong_status.stderr
     bad_time = cli.run("checkin", code, "--leg", "1", "--status", "ok", "--at", "noon")
     assert bad_time.exit_code == 2 and "ISO time" in bad_time.stderr
+    # An offset that takes the time before year 1 in UTC: one line, not an OverflowError.
+    ancient = cli.run(
+        "checkin", code, "--leg", "1", "--status", "ok", "--at", "0001-01-01T00:00+09:00"
+    )
+    assert ancient.exit_code == 2 and "outside the years" in ancient.stderr
+    assert len(ancient.stderr.strip().splitlines()) == 1
     future = cli.run("checkin", code, "--leg", "1", "--status", "ok", "--at", "2999-01-01T00:00")
     assert "in the future" in one_line_error(future)
     assert one_line_error(cli.run(*base, "--leg", "1", "--status", "ok", "--spent", "-5"))

@@ -709,6 +709,12 @@ def test_what_each_role_may_not_do(board: Board, people: tuple[User, User, User]
                 attempt(who)
     with pytest.raises(ForbiddenError, match="auditor accounts may not check in"):
         board.checkin(auditor, code, leg=1, status="ok", at=t(1))
+    refused = board.vault.audit_rows()[-1]
+    assert (refused.actor, refused.action, refused.detail) == (
+        "audit.1",
+        Action.DENIED,
+        "check in",
+    )
     with pytest.raises(ForbiddenError, match="partner accounts may not read the audit log"):
         board.audit_log(mekong)
     # The auditor reads everything, changes nothing.
@@ -821,10 +827,14 @@ def test_a_changed_password_ends_the_sessions_and_the_old_one_fails(
         board.set_password(LOCAL, LOCAL.name, NEW_PASSWORD)
     assert board.verify_password(tumen.name, PASSWORD) == tumen  # the refusals changed nothing
     rows = [(r.actor, r.action, r.detail) for r in board.vault.audit_rows()]
-    assert rows[-2:] == [
+    changes = [row for row in rows if row[1] != Action.DENIED]
+    assert changes[-2:] == [
         (LOCAL.name, "user.password", mekong.name),
         (mekong.name, "user.password", mekong.name),
     ]
+    # The two refused role checks are recorded: who tried, and what.
+    assert [row[0] for row in rows[-2:]] == [mekong.name, auditor.name]
+    assert all(row[1] == Action.DENIED for row in rows[-2:])
     no_secret_in_the_audit(board, PASSWORD, NEW_PASSWORD, old_hash, new_hash)
     assert board.verify_audit() == len(rows)
 

@@ -134,14 +134,18 @@ def test_known_wrong_is_current() -> None:
     assert not stale, f"no longer in README.md, remove from KNOWN_WRONG: {stale}"
 
 
-def command_lines() -> list[tuple[int, list[str]]]:
-    """Each ``./scripts/...`` line of the README's bash blocks: (README line, words)."""
+def command_lines() -> list[tuple[int, list[str], dict[str, str]]]:
+    """Each ``./scripts/...`` line of the README's bash blocks: (README line, words, and the
+    variables an ``export`` line above it in the block set, as bash would have them)."""
     found = []
     for first, code in readme_blocks("bash"):
+        env: dict[str, str] = {}
         for offset, line in enumerate(code.splitlines()):
             words = shlex.split(line, comments=True)
+            if words[:1] == ["export"]:
+                env.update(w.split("=", 1) for w in words[1:] if "=" in w)
             if words and words[0].startswith("./scripts/"):
-                found.append((first + offset, words))
+                found.append((first + offset, words, dict(env)))
     return found
 
 
@@ -167,13 +171,18 @@ def parse_nk(args: list[str]) -> typer.Context:
 
 
 def test_readme_has_command_lines() -> None:
-    assert any(words[0] == "./scripts/nk" for _, words in command_lines())
+    assert any(words[0] == "./scripts/nk" for _, words, _ in command_lines())
 
 
 @pytest.mark.parametrize(
-    ("line", "words"), [pytest.param(n, w, id=f"README.md:{n}") for n, w in command_lines()]
+    ("line", "words", "env"),
+    [pytest.param(n, w, e, id=f"README.md:{n}") for n, w, e in command_lines()],
 )
-def test_command_line_parses(line: int, words: list[str]) -> None:
+def test_command_line_parses(
+    line: int, words: list[str], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     script = ROOT / words[0]
     assert script.is_file(), f"README.md:{line}: {words[0]} does not exist"
     if words[0] != "./scripts/nk":

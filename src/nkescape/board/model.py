@@ -184,7 +184,12 @@ def parse_time(text: str, *, what: str = "time") -> dt.datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+09:00, before the first UTC time there is
+        raise BoardError(
+            f"{what}: {text!r} is outside the years a time can have (1-9999 in UTC)"
+        ) from None
 
 
 def _time_json(moment: dt.datetime | None) -> str | None:

@@ -321,10 +321,13 @@ class Board:
             # its session began acts with what it is now.
             record = self.vault.user(actor.name)
             if record is None or record.get("role") != actor.role.value:
+                self.vault.audit(actor.name, Action.DENIED, None, doing)
                 raise ForbiddenError(
                     f"the account {actor.name!r} no longer exists or changed role; log in again"
                 )
         if actor.role not in roles:
+            # A refusal is recorded as the refused journey reads are: who tried what, and when.
+            self.vault.audit(actor.name, Action.DENIED, None, doing)
             raise ForbiddenError(f"{actor.role.value} accounts may not {doing}; ask a coordinator")
 
     def add_user(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nkescape.board.auth import MAX_PASSWORD_LENGTH, TOTP_DIGITS
 from nkescape.board.model import CheckinStatus, JourneyStatus, Role
 from nkescape.board.privacy import NOTE_MAX
+from nkescape.board.service import MAX_SPENT_USD
 from nkescape.routing.query import Funding
 
 __all__ = [
@@ -50,8 +51,6 @@ MAX_LOGIN_PASSWORD = 4 * MAX_PASSWORD_LENGTH
 # The planner's longest itinerary rank offered on the page; the service refuses one the plan
 # does not have, saying how many it has.
 MAX_ITINERARY = 20
-# A spend beyond this on one leg is a typing mistake (the costliest legs cost a few thousand).
-MAX_SPENT_USD = 1_000_000.0
 
 
 class _Request(BaseModel):
