@@ -1002,16 +1002,7 @@ class Vault:
 
     def user(self, name: str) -> dict[str, Any] | None:
         """The user's record, or None if there is no user ``name``."""
-        ix = self._user_ix(name)
-        blob = self._read(
-            lambda conn: conn.execute(
-                select(t.users.c.record_ct).where(t.users.c.name_ix == ix)
-            ).scalar_one_or_none()
-        )
-        if blob is None:
-            return None
-        record: dict[str, Any] = self._dec(blob, t.users.name, "record", ix.hex())
-        return record
+        return self._record(t.users, t.users.c.name_ix, self._user_ix(name))
 
     def set_user(self, name: str, record: dict[str, Any]) -> None:
         """Replace a user's record.
@@ -1100,15 +1091,18 @@ class Vault:
 
     def session(self, token: str) -> dict[str, Any] | None:
         """The session's record, or None if there is no session with ``token``."""
-        ix = self._session_ix(token)
+        return self._record(t.sessions, t.sessions.c.token_ix, self._session_ix(token))
+
+    def _record(self, table: Any, index: Any, ix: bytes) -> dict[str, Any] | None:
+        """The sealed ``record_ct`` of the row of ``table`` whose ``index`` column is ``ix``."""
         blob = self._read(
             lambda conn: conn.execute(
-                select(t.sessions.c.record_ct).where(t.sessions.c.token_ix == ix)
+                select(table.c.record_ct).where(index == ix)
             ).scalar_one_or_none()
         )
         if blob is None:
             return None
-        record: dict[str, Any] = self._dec(blob, t.sessions.name, "record", ix.hex())
+        record: dict[str, Any] = self._dec(blob, table.name, "record", ix.hex())
         return record
 
     def drop_session(self, token: str) -> None:
