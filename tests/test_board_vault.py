@@ -8,6 +8,7 @@ data files) and, for SQLite, what SQLCipher decrypts (every page, free space inc
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import stat
 import threading
@@ -114,6 +115,26 @@ def test_key_file_is_owner_only_never_overwritten_and_checked(tmp_path: Path) ->
         BoardKey.from_key_file(bad)
     with pytest.raises(BoardError, match="cannot read the key file"):
         BoardKey.from_key_file(tmp_path / "missing")
+
+
+def test_the_board_file_its_wal_and_the_key_file_are_owner_only(
+    tmp_path: Path, board_key: BoardKey
+) -> None:
+    # Under a umask that takes nothing away: the mode is the board's own, not the user's luck.
+    before = os.umask(0)
+    try:
+        key_path = tmp_path / "fresh.key"
+        new_key_file(key_path)
+        path = tmp_path / "board.db"
+        with Vault.create(path, board_key) as vault:
+            vault.add_user("someone", {"role": "partner"})
+            vault.add_session(secrets.token_urlsafe(32), {"user": "someone"})
+            files = [path, Path(f"{path}-wal"), Path(f"{path}-shm"), key_path]
+            assert all(f.exists() for f in files)  # the WAL and its index are checked too
+            modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in files}
+    finally:
+        os.umask(before)
+    assert modes == dict.fromkeys(modes, 0o600)
 
 
 def test_keys_are_never_printed(board_key: BoardKey) -> None:

@@ -9,11 +9,13 @@ below are checked against the router's own routes: a route added without a line 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,6 +87,9 @@ class World:
     clock: Clock
     app: Any
     totp_secret: str
+    # Where the board is and its key, to open it again as another server process would.
+    target: tuple[str, str | None]
+    key: BoardKey
 
     def client(self, **kwargs: Any) -> TestClient:
         return TestClient(self.app, **kwargs)
@@ -121,7 +126,7 @@ def make_world(target: tuple[str, str | None], key: BoardKey, **options: Any) ->
         board.add_user(Board.LOCAL, name, role, PASSWORD)
     secret = new_totp_secret()
     board.add_user(Board.LOCAL, "twofa", "coordinator", PASSWORD, totp_secret=secret)
-    return World(board, clock, board_app(board, clock=clock, **options), secret)
+    return World(board, clock, board_app(board, clock=clock, **options), secret, target, key)
 
 
 @pytest.fixture
@@ -268,6 +273,32 @@ def test_pages_redirect_to_the_login_without_a_session_and_hold_no_data(world: W
                 continue
             assert ref.startswith("/"), (path, ref)
             assert s.get(ref).status_code == 200, (path, ref)
+
+
+def test_answers_that_hold_board_data_are_not_cached(world: World) -> None:
+    http = world.client()
+    login = http.post("/board/api/login", json={"name": "coord", "password": PASSWORD})
+    assert login.status_code == 200 and login.headers["cache-control"] == "no-store"
+    s = Session(http, login.json()["csrf"], login)
+    code = new_journey(s, "p1")["code"]
+    for path in ("/board/api/session", "/board/api/journeys", f"/board/api/journeys/{code}"):
+        answer = s.get(path)
+        assert answer.status_code == 200, path
+        assert answer.headers["cache-control"] == "no-store", path
+    page = s.get("/board/journeys")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+
+
+def test_board_pages_carry_the_dashboards_content_security_policy(world: World) -> None:
+    from nkescape.web.app import CONTENT_SECURITY_POLICY
+
+    s = world.login("coord")
+    for path in ("/board/login", "/board/journeys", "/board/static/js/api.js"):
+        csp = s.get(path).headers["content-security-policy"]
+        assert csp == CONTENT_SECURITY_POLICY, path
+        directives = {d.strip() for d in csp.split(";")}
+        # No plugins, no <base> to move relative script addresses, no framing (clickjacking).
+        assert {"object-src 'none'", "base-uri 'none'", "frame-ancestors 'none'"} <= directives
 
 
 def test_static_files_are_a_fixed_list(world: World) -> None:
@@ -462,6 +493,50 @@ def test_totp_is_asked_for_checked_and_not_replayed(world: World) -> None:
     assert world.login("twofa", totp=ahead)
 
 
+def test_a_used_totp_code_is_refused_by_another_server_process(world: World) -> None:
+    body = {"name": "twofa", "password": PASSWORD}
+    code = totp_code(world.totp_secret, world.clock())
+    assert world.login("twofa", totp=code)
+    _, record = world.board.user("twofa") or (None, {})
+    assert record[auth.TOTP_STEP_FIELD] == int(world.clock().timestamp()) // TOTP_STEP_S
+    # The board opened again, with its own vault connection and authenticator: what a restarted
+    # server, or a second worker process, starts with. Nothing of the first one's memory.
+    path, schema = world.target
+    again = Board.open(path, world.key, schema=schema)
+    try:
+        again.clock = world.clock
+        other = TestClient(board_app(again, clock=world.clock))
+        replay = other.post("/board/api/login", json={**body, "totp": code})
+        assert replay.status_code == 401 and replay.json() == {"detail": auth.LOGIN_FAILED}
+        # A code of the step before (within the drift, never used) is older than the used one.
+        step = dt.timedelta(seconds=TOTP_STEP_S)
+        older = totp_code(world.totp_secret, world.clock() - step)
+        assert other.post("/board/api/login", json={**body, "totp": older}).status_code == 401
+        # The next step's code works there, once; and then the first server refuses it too,
+        # though its own memory holds only the older step.
+        world.clock.advance(seconds=TOTP_STEP_S)
+        newer = totp_code(world.totp_secret, world.clock())
+        assert world.login("twofa", TestClient(other.app), totp=newer)
+        late = world.client().post("/board/api/login", json={**body, "totp": newer})
+        assert late.status_code == 401 and late.json() == {"detail": auth.LOGIN_FAILED}
+    finally:
+        again.close()
+
+
+def test_a_totp_claim_rereads_the_record_and_undoes_no_change(world: World) -> None:
+    steps = auth.TotpSteps(world.board.vault)
+    now = int(world.clock().timestamp()) // TOTP_STEP_S
+    # A password changed between the login's check and its claim stays changed.
+    world.board.set_password(Board.LOCAL, "twofa", "a brand new passphrase")
+    assert steps.claim("twofa", world.totp_secret, now)
+    assert world.board.verify_password("twofa", "a brand new passphrase") is not None
+    assert not steps.claim("twofa", world.totp_secret, now)
+    # A secret replaced meanwhile (a lost phone), or an account removed meanwhile: refused.
+    assert not auth.TotpSteps(world.board.vault).claim("twofa", new_totp_secret(), now + 1)
+    world.board.remove_user(Board.LOCAL, "twofa")
+    assert not auth.TotpSteps(world.board.vault).claim("twofa", world.totp_secret, now + 2)
+
+
 def test_totp_codes_match_rfc_6238() -> None:
     # RFC 6238 appendix B, SHA-1, secret "12345678901234567890", truncated to 6 digits.
     import base64
@@ -469,6 +544,39 @@ def test_totp_codes_match_rfc_6238() -> None:
     secret = base64.b32encode(b"12345678901234567890").decode()
     for seconds, code in ((59, "287082"), (1111111109, "081804"), (2000000000, "279037")):
         assert totp_code(secret, dt.datetime.fromtimestamp(seconds, dt.UTC)) == code
+
+
+def _token_needles(*tokens: str) -> list[bytes]:
+    """A token as text, as its random bytes, and as their hex: none may lie at rest."""
+    out = []
+    for token in tokens:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        out += [token.encode(), token.encode("utf-16-le"), raw, raw.hex().encode()]
+    return out
+
+
+def test_a_live_session_token_is_not_stored(world: World) -> None:
+    s = world.login("coord")
+    token = s.http.cookies[COOKIE]
+    assert s.get("/board/api/session").status_code == 200  # live, and looked up
+    path, schema = world.target
+    with boardkit.RawDB(path, schema, world.key) as db:
+        assert db.execute("SELECT count(*) FROM board_sessions") == [(1,)]
+        # Every cell of every table, as the database gives it back (the rows an admin sees).
+        at_rest = b"".join(
+            repr(row).encode()
+            + b"".join(bytes(v) for v in row if isinstance(v, bytes | memoryview))
+            for table in ("board_meta", "board_users", "board_sessions", "board_audit")
+            for row in db.execute(f"SELECT * FROM {table}")
+        )
+    if schema is None:
+        # Below SQLCipher too: every page of the file and of its WAL, decrypted.
+        at_rest += boardkit.board_files_bytes(Path(path))
+        at_rest += boardkit.sqlcipher_plaintext(Path(path), world.key)
+    # The search sees the session's row: its index, the token's HMAC, is there.
+    assert world.board.vault._session_ix(token) in at_rest
+    for needle in _token_needles(token, s.csrf):
+        assert needle not in at_rest, needle
 
 
 # --- sessions expire --------------------------------------------------------------------------

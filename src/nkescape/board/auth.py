@@ -16,7 +16,8 @@ status codes. The pieces, each with the OWASP ASVS 4.0.3 requirement it answers 
 - **Throttling** (V2.2.1): failed logins slow down the account and the client address, each with
   a delay that doubles after a few free tries, up to a cap; the caller learns when to retry.
 - **TOTP** (V2.8): RFC 6238, SHA-1, 6 digits, 30 s steps, one step either side for clock drift,
-  each code accepted once (V2.8.4).
+  each code accepted once (V2.8.4): the last step used is kept in the user's vault record
+  (``TotpSteps``), so that a restart or a second server process refuses it too.
 
 Times are timezone-aware UTC ``datetime``s from an injectable clock, so that tests move time
 instead of sleeping.
@@ -43,7 +44,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.twofactor.totp import TOTP
 
-from nkescape.board.errors import BoardError
+from nkescape.board.errors import BoardError, NotFoundError
 
 __all__ = [
     "ABSOLUTE_LIFETIME",
@@ -61,6 +62,7 @@ __all__ = [
     "MIN_PASSWORD_LENGTH",
     "TOKEN_BYTES",
     "TOTP_DIGITS",
+    "TOTP_STEP_FIELD",
     "TOTP_STEP_S",
     "UNKNOWN_ACCOUNT",
     "AuditHook",
@@ -74,6 +76,8 @@ __all__ = [
     "SessionVault",
     "Throttle",
     "ThrottledError",
+    "TotpSteps",
+    "UserVault",
     "check_password",
     "csrf_ok",
     "hash_password",
@@ -231,6 +235,64 @@ def verify_totp(secret: str, code: str, at: dt.datetime) -> int | None:
         if hmac.compare_digest(totp.generate(moment), code.encode("ascii")):
             return moment // TOTP_STEP_S
     return None
+
+
+# The user record's field for the last TOTP step the account logged in with.
+TOTP_STEP_FIELD = "totp_step"
+
+
+class UserVault(Protocol):
+    """The vault's user records (``nkescape.board.vault.Vault`` has these)."""
+
+    def user(self, name: str) -> dict[str, Any] | None: ...
+    def set_user(self, name: str, record: dict[str, Any]) -> None: ...
+
+
+class TotpSteps:
+    """Which TOTP steps each account has used: a step is accepted once, and never one older.
+
+    With a vault, the last accepted step is written into the user's record
+    (``TOTP_STEP_FIELD``) before the login goes on, so that a code seen over a shoulder or in a
+    proxy's log is refused after a restart and by another server process too. Within a process
+    a lock orders the claims; two processes claiming the same step in the same few milliseconds
+    (between one's read of the record and its write) could both succeed: the vault has no
+    compare-and-set for a user record.
+    """
+
+    def __init__(self, vault: UserVault | None = None) -> None:
+        self.vault = vault
+        self._lock = threading.Lock()
+        self._steps: dict[str, int] = {}
+
+    def claim(self, name: str, secret: str, step: int) -> bool:
+        """Accept ``step`` for ``name`` if it is newer than every step used; False if not.
+
+        ``secret`` is the one the code was checked against: a record whose secret has changed
+        meanwhile (or an account removed meanwhile) refuses the claim.
+        """
+        with self._lock:
+            if step <= self._steps.get(name, -1):
+                return False
+            if self.vault is not None and not self._claim_stored(name, secret, step):
+                return False
+            self._steps[name] = step
+            return True
+
+    def _claim_stored(self, name: str, secret: str, step: int) -> bool:
+        assert self.vault is not None
+        # Read again, not the record the password was checked against: the write below
+        # replaces the whole record, and must not undo a password or secret changed since.
+        record = self.vault.user(name)
+        if record is None or record.get("totp") != secret:
+            return False
+        last = record.get(TOTP_STEP_FIELD)
+        if isinstance(last, int) and step <= last:
+            return False
+        try:
+            self.vault.set_user(name, {**record, TOTP_STEP_FIELD: step})
+        except NotFoundError:  # removed meanwhile
+            return False
+        return True
 
 
 # --- throttling -------------------------------------------------------------------------------
@@ -541,15 +603,15 @@ class Authenticator:
         *,
         throttle: LoginThrottle | None = None,
         audit: AuditHook | None = None,
+        steps: TotpSteps | None = None,
     ) -> None:
         self.users = users
         self.sessions = sessions
         self.throttle = throttle if throttle is not None else LoginThrottle()
         self.audit = audit
-        self._steps_lock = threading.Lock()
-        # The last TOTP step each user logged in with, so that a code seen over a shoulder or
-        # in a proxy's log cannot be used again within its 90 seconds (ASVS 2.8.4).
-        self._used_steps: dict[str, int] = {}
+        # The TOTP steps used, so that a code seen over a shoulder or in a proxy's log cannot
+        # be used again within its 90 seconds (ASVS 2.8.4). Without a vault, in memory only.
+        self.steps = steps if steps is not None else TotpSteps()
 
     @property
     def clock(self) -> Clock:
@@ -587,12 +649,7 @@ class Authenticator:
             if not code:
                 raise CodeNeededError(CODE_NEEDED)
             step = verify_totp(secret, code, now)
-            with self._steps_lock:
-                if step is None or step <= self._used_steps.get(name, -1):
-                    step = None
-                else:
-                    self._used_steps[name] = step
-            if step is None:
+            if step is None or not self.steps.claim(name, secret, step):
                 self._fail(name, address, now, name, "wrong or used code")
         self.throttle.succeeded(name)
         token, session = self.sessions.start(name)

@@ -53,6 +53,7 @@ from nkescape.board.auth import (
     Session,
     SessionStore,
     ThrottledError,
+    TotpSteps,
     csrf_ok,
     new_totp_secret,
     totp_uri,
@@ -396,6 +397,8 @@ def board_router(
             sessions,
             throttle=throttle,
             audit=lambda actor, action, detail: board.vault.audit(actor, action, None, detail),
+            # In the vault: a code used once stays used across restarts and server processes.
+            steps=TotpSteps(board.vault),
         ),
         clock=clock,
         secure_cookies=secure_cookies,
