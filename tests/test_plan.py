@@ -255,3 +255,19 @@ def test_cli_plan_with_simulation(tmp_path: Path) -> None:
     assert "Pareto-optimal itineraries" in result.output
     assert "Simulation of itinerary 1: 5,000 journeys" in result.output
     assert (tmp_path / "funnel.png").exists() and (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("day", "open_"),
+    [(dt.date(2013, 5, 9), True), (dt.date(2013, 5, 10), False), (dt.date(2013, 11, 1), False)],
+)
+def test_a_baseline_event_closes_its_leg_on_its_day(
+    atlas: Atlas, day: dt.date, open_: bool
+) -> None:
+    # laos-deports-nine (10 May 2013, in the baseline) ends the Vientiane handover on its day,
+    # not at the end of the leg's last year (2013): the planner used to skip baseline events.
+    event = atlas.events["laos-deports-nine"]
+    assert event.in_baseline and event.date == dt.date(2013, 5, 10)
+    p = plan(atlas, "yanji", date=day)
+    used = any(s.leg == "laos-embassy-flight" for it in p.itineraries for s in it.legs)
+    assert used is open_

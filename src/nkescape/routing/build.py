@@ -204,27 +204,25 @@ def events_in_force(
 ) -> tuple[tuple[Event, int], ...]:
     """The events whose effects apply on ``day``, each with the power its factors take.
 
-    For planning (``history`` false) that is every event in force that the legs' figures do not
-    already include. For history (the flow model) the legs' figures describe the world after the
-    lasting ``in_baseline`` events, so before such an event's date its factors are undone (power
-    -1), and from its date only its closures hold (power 0); a baseline event with an end date
-    was temporary, so it applies while it lasts. Undoing cannot reopen a leg an event closed:
-    the leg's own years already say when it ran.
+    An event not ``in_baseline`` applies while it is in force (power 1). The legs' figures
+    describe the world after the lasting ``in_baseline`` events, so from such an event's date
+    only its closures hold (power 0): a leg it shut stays shut from that day, for planning as for
+    history (the May 2013 deportation from Laos ends the Vientiane handover on 10 May, not at the
+    end of the leg's last year). A baseline event with an end date was temporary, so it applies
+    while it lasts. Only history (the flow model) undoes a lasting one before its date (power
+    -1); a plan for an earlier day takes the legs as the atlas gives them. Undoing cannot reopen
+    a leg an event closed: the leg's own years already say when it ran.
     """
     out: list[tuple[Event, int]] = []
     for event in atlas.events.values():
-        if not event.in_baseline:
+        if not event.in_baseline or event.until is not None:
             if event.active(day):
                 out.append((event, 1))
+        elif day >= event.date:
+            # Its factors are in the legs' figures already, but a closure still holds.
+            out.append((event, 0))
         elif history:
-            if event.until is not None:
-                if event.active(day):
-                    out.append((event, 1))
-            elif day < event.date:
-                out.append((event, -1))
-            else:
-                # Its factors are in the legs' figures already, but a closure still holds.
-                out.append((event, 0))
+            out.append((event, -1))
     return tuple(out)
 
 
