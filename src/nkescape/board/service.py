@@ -73,7 +73,7 @@ from nkescape.board.model import (
     utc,
 )
 from nkescape.board.privacy import RETENTION_DAYS, check_note
-from nkescape.routing.query import FUNDING, Group, PlanError
+from nkescape.routing.query import DESTINATION, FUNDING, Group, PlanError
 
 if TYPE_CHECKING:
     from nkescape.atlas import Atlas
@@ -83,7 +83,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLOCK_SKEW",
-    "DESTINATION",
     "MAX_SPENT_USD",
     "MIN_TOTP_SECRET_CHARS",
     "Board",
@@ -91,8 +90,6 @@ __all__ = [
     "fold",
 ]
 
-# The planner's destination unless a journey says otherwise: where the sources' journeys end.
-DESTINATION = "seoul"
 
 # How far in the future a check-in's time may be: phones' clocks drift and a partner may round
 # up; more than this is a mistyped time, and a check-in from the future would hide an overdue

@@ -475,7 +475,7 @@ def journey_new(
     schema: Schema = None,
 ) -> None:
     """Plan a journey and put it on the board; prints its new code."""
-    from nkescape.board.service import DESTINATION
+    from nkescape.routing.query import DESTINATION
 
     with _open(db, key_file, schema) as board:
         journey = board.new_journey(

@@ -34,7 +34,7 @@ from nkescape.cli._common import (
 
 # The planner's vocabulary of funding: the CLI's choices are built from it, not written again;
 # dates and avoid lists are read as the dashboard reads them.
-from nkescape.routing.query import FUNDING, PlanError, parse_avoid
+from nkescape.routing.query import DESTINATION, FUNDING, PlanError, parse_avoid
 from nkescape.routing.query import parse_date as read_date
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ def _print_legs(out: Console, rank: int, it: Itinerary) -> None:
 
 def plan_command(
     origin: From = None,
-    destination: To = "seoul",
+    destination: To = DESTINATION,
     month: Month = None,
     date: Date = None,
     group: GroupOpt = "1w",
@@ -438,7 +438,7 @@ def options_command(
     at: Annotated[
         str | None, typer.Option("--at", help="Where they are now.", metavar="PLACE")
     ] = None,
-    destination: To = "seoul",
+    destination: To = DESTINATION,
     month: Month = None,
     date: Date = None,
     group: GroupOpt = "1w",

@@ -45,6 +45,7 @@ from nkescape.cli.plan import (
     To,
     funding_of,
 )
+from nkescape.routing.query import DESTINATION
 
 if TYPE_CHECKING:
     from nkescape.atlas import Atlas
@@ -111,7 +112,7 @@ def run_journeys(
 
 def simulate_command(
     origin: From = None,
-    destination: To = "seoul",
+    destination: To = DESTINATION,
     month: Month = None,
     date: Date = None,
     group: GroupOpt = "1w",

@@ -19,13 +19,12 @@ from numpy.typing import NDArray
 from nkescape.atlas import Atlas
 from nkescape.flows.defaults import TRANSIT_RUNS
 from nkescape.routing import PlanError, build_network, events_in_force, plan
-from nkescape.routing.query import Group, Query
+from nkescape.routing.query import DESTINATION, Group, Query
 from nkescape.simulate import simulate
 from nkescape.simulate.kernel import OUTCOMES
 
 __all__ = ["Transit", "month_index", "transit_tables"]
 
-_DEST = "seoul"
 _DAYS_PER_MONTH = 365.25 / 12
 _O = {name: i for i, name in enumerate(OUTCOMES)}
 
@@ -91,7 +90,7 @@ def _crossing(atlas: Atlas, day: dt.date) -> tuple[float, bool]:
     ]
     query = Query(
         origin="hyesan",
-        destination=_DEST,
+        destination=DESTINATION,
         date=day,
         group=Group(),
         budget=None,
@@ -167,7 +166,7 @@ def _onward(
         p = plan(
             atlas,
             hide_at,
-            _DEST,
+            DESTINATION,
             date=day,
             group="1w",
             funding="broker-later",

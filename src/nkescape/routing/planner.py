@@ -18,7 +18,7 @@ from nkescape.atlas.geo import leg_line
 from nkescape.routing.build import Built, build_network
 from nkescape.routing.network import HORIZON_MONTHS
 from nkescape.routing.outcome import expected_outcomes
-from nkescape.routing.query import Funding, Group, PlanError, Query, check_year
+from nkescape.routing.query import DESTINATION, Funding, Group, PlanError, Query, check_year
 from nkescape.routing.search import WAIT, Label, lower_bounds, pareto_search
 
 __all__ = ["PLAN_FORMAT", "Itinerary", "Plan", "Step", "plan"]
@@ -492,7 +492,7 @@ def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
 def plan(
     atlas: Atlas,
     origin: str | None = None,
-    destination: str = "seoul",
+    destination: str = DESTINATION,
     *,
     month: int | None = None,
     date: dt.date | None = None,

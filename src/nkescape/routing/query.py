@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from nkescape.atlas import Atlas
 
 __all__ = [
+    "DESTINATION",
     "FUNDING",
     "Funding",
     "Group",
@@ -22,6 +23,10 @@ __all__ = [
     "parse_date",
     "suggest",
 ]
+
+# Where a journey ends unless the question says otherwise: where the sources' journeys end, and
+# the only country that takes every North Korean who reaches it.
+DESTINATION = "seoul"
 
 Funding = Literal["self", "broker-later", "ngo", "church"]
 FUNDING: tuple[Funding, ...] = ("self", "broker-later", "ngo", "church")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nkescape.backends import BACKENDS
-from nkescape.routing.query import Funding
+from nkescape.routing.query import DESTINATION, Funding
 
 __all__ = [
     "AtlasDocument",
@@ -69,7 +69,7 @@ class PlanRequest(_Request):
         description="Start place id, e.g. hyesan (default: the profile's).",
         examples=["hyesan"],
     )
-    destination: str = Field("seoul", alias="to", description="Destination place id.")
+    destination: str = Field(DESTINATION, alias="to", description="Destination place id.")
     month: int | None = Field(
         None, ge=1, le=12, description="Departure month (the 1st of it, this year or next)."
     )
