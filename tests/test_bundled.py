@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import shutil
 from collections import deque
@@ -67,7 +68,7 @@ def _reachable_safe(atlas: Atlas, start: str, profile: str) -> bool:
     seen, queue = {start}, deque([start])
     while queue:
         place = queue.popleft()
-        if place != start and atlas.is_safe(atlas.places[place].country, 2019):
+        if place != start and atlas.is_safe(atlas.places[place].country, dt.date(2019, 6, 1)):
             return True
         for leg in atlas.legs_from(place):
             if leg.to not in seen and atlas.leg_allowed(leg.id, profile):
@@ -87,8 +88,24 @@ def test_every_profile_start_has_a_way_to_safety(atlas: Atlas) -> None:
 
 
 def test_thailand_is_safe_and_china_is_not(atlas: Atlas) -> None:
-    assert atlas.is_safe("TH", 2017) and atlas.is_safe("MN", 2008)
-    assert not atlas.is_safe("CN", 2017) and not atlas.is_safe("RU", 2017)
+    day = dt.date(2017, 6, 1)
+    assert atlas.is_safe("TH", day) and atlas.is_safe("MN", dt.date(2008, 6, 1))
+    assert not atlas.is_safe("CN", day) and not atlas.is_safe("RU", day)
+
+
+def test_policies_change_on_their_day(atlas: Atlas) -> None:
+    # Laos deported nine young people it had detained on 10 May 2013 (nkhr-2013-laos-nine).
+    assert atlas.policy_for("LA", dt.date(2013, 5, 9)).id == "laos-1990"  # type: ignore[union-attr]
+    assert atlas.policy_for("LA", dt.date(2013, 5, 10)).id == "laos-2013"  # type: ignore[union-attr]
+    # North Korea's shoot-to-kill orders hold from the buffer-zone event's date.
+    event = atlas.events["buffer-zone-shoot-to-kill"]
+    before = event.date - dt.timedelta(days=1)
+    assert atlas.policy_for("KP", before).id == "north-korea-1953"  # type: ignore[union-attr]
+    assert atlas.policy_for("KP", event.date).id == "north-korea-2020"  # type: ignore[union-attr]
+    # China hands people back again from North Korea's reopening.
+    reopening = atlas.events["limited-reopening"].date
+    assert atlas.policy_for("CN", reopening).id == "china-2023"  # type: ignore[union-attr]
+    assert atlas.policy_for("CN", reopening - dt.timedelta(days=1)).id == "china-2020"  # type: ignore[union-attr]
 
 
 def test_compiled_csr_matches(atlas: Atlas) -> None:

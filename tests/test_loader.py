@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,24 @@ def test_overlapping_policy_periods(toy: dict[str, Any]) -> None:
     extra = dict(toy["policies"][1], id="cn-later", in_use={"from": 2000})
     toy["policies"].append(extra)
     with pytest.raises(AtlasError, match="overlaps policy 'cn-all'"):
+        atlas_from_data(toy)
+
+
+def test_policy_periods_may_change_on_a_day(toy: dict[str, Any]) -> None:
+    toy["policies"][1]["in_use"] = {"from": 1950, "until": dt.date(2013, 5, 9)}
+    toy["policies"].append(dict(toy["policies"][1], id="cn-later", in_use={"from": "2013-05-10"}))
+    atlas = atlas_from_data(toy)
+    assert atlas.policy_for("CN", dt.date(2013, 5, 9)).id == "cn-all"  # type: ignore[union-attr]
+    assert atlas.policy_for("CN", dt.date(2013, 5, 10)).id == "cn-later"  # type: ignore[union-attr]
+    # A year stands for its last day when it ends a period.
+    toy["policies"][1]["in_use"] = {"from": 1950, "until": 2013}
+    with pytest.raises(AtlasError, match=r"overlaps policy 'cn-all'.*end before 2013-05-10"):
+        atlas_from_data(toy)
+
+
+def test_a_policy_period_ending_before_it_starts_is_refused(toy: dict[str, Any]) -> None:
+    toy["policies"][1]["in_use"] = {"from": "2013-05-10", "until": "2013-05-09"}
+    with pytest.raises(AtlasError, match="until 2013-05-09 is before from 2013-05-10"):
         atlas_from_data(toy)
 
 

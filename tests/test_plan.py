@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from nkescape.atlas import Atlas, bundled_atlas, toy_atlas
 from nkescape.cli import app
 from nkescape.routing import Group, Plan, PlanError, build_network, plan
+from nkescape.routing.planner import Step
 
 TODAY = dt.date(2017, 1, 1)
 
@@ -271,3 +272,18 @@ def test_a_baseline_event_closes_its_leg_on_its_day(
     p = plan(atlas, "yanji", date=day)
     used = any(s.leg == "laos-embassy-flight" for it in p.itineraries for s in it.legs)
     assert used is open_
+
+
+def test_a_capture_in_laos_is_judged_by_the_policy_of_the_day(atlas: Atlas) -> None:
+    # Laos's policy changes with the deportation of 10 May 2013 (policies.yaml: laos-1990 until
+    # 9 May, laos-2013 from 10 May): a capture there sends people back more often from that day.
+    def laos_steps(day: dt.date) -> list[Step]:
+        p = plan(atlas, "yanji", date=day)
+        steps = [s for it in p.itineraries for s in it.legs]
+        return [s for s in steps if atlas.places[atlas.legs[s.leg].from_].country == "LA"]
+
+    before, after = laos_steps(dt.date(2013, 5, 9)), laos_steps(dt.date(2013, 5, 10))
+    assert before and after
+    assert max(s.p_sent_back for s in before) < min(s.p_sent_back for s in after)
+    # What the plan says a capture leads to is the day's policy too.
+    assert {s.if_caught for s in before}.isdisjoint({s.if_caught for s in after})

@@ -36,8 +36,8 @@ def test_a_month_that_falls_past_the_range_is_refused(atlas: Atlas) -> None:
 
 def test_a_departure_before_every_policy_says_so(atlas: Atlas) -> None:
     result = plan(atlas, "hyesan", date=dt.date(1900, 1, 1))
-    first = min(p.in_use.start for p in atlas.policies.values())
-    assert any("before every policy" in w and str(first) in w for w in result.warnings)
+    first = min(p.in_use.first_day for p in atlas.policies.values())
+    assert any("before every policy" in w and first.isoformat() in w for w in result.warnings)
     assert result.to_json()["warnings"] == list(result.warnings)
 
 

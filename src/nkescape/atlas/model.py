@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -126,16 +127,17 @@ class Atlas:
         """Legs leaving ``place``."""
         return self._legs_from.get(place, ())
 
-    def policy_for(self, country: str, year: int) -> CountryPolicy | None:
-        """The policy of ``country`` in ``year``, if the atlas has one."""
+    def policy_for(self, country: str, day: dt.date) -> CountryPolicy | None:
+        """The policy of ``country`` on ``day``, if the atlas has one: policies change on the day
+        their period says (the Laos deportation of 10 May 2013), not at the turn of a year."""
         for policy in self.policies.values():
-            if policy.country == country and policy.in_use.covers(year):
+            if policy.country == country and policy.in_use.covers(day):
                 return policy
         return None
 
-    def is_safe(self, country: str, year: int) -> bool:
-        """Whether ``country`` sends no one back in ``year`` (unknown countries are not safe)."""
-        policy = self.policy_for(country, year)
+    def is_safe(self, country: str, day: dt.date) -> bool:
+        """Whether ``country`` sends no one back on ``day`` (unknown countries are not safe)."""
+        policy = self.policy_for(country, day)
         return policy is not None and not policy.sends_back
 
     @functools.cached_property

@@ -154,6 +154,37 @@ class Years(Frozen):
         return self.start <= year and (self.until is None or year <= self.until)
 
 
+class Period(Frozen):
+    """The days (inclusive) a policy held. ``from`` and ``until`` are dates, or years standing
+    for 1 January and 31 December; ``until`` empty means still in force."""
+
+    start: Year | Date = Field(alias="from")
+    until: Year | Date | None = None
+
+    @property
+    def first_day(self) -> dt.date:
+        start = self.start
+        return start if isinstance(start, dt.date) else dt.date(start, 1, 1)
+
+    @property
+    def last_day(self) -> dt.date | None:
+        until = self.until
+        if until is None or isinstance(until, dt.date):
+            return until
+        return dt.date(until, 12, 31)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        last = self.last_day
+        if last is not None and last < self.first_day:
+            raise ValueError(f"until {self.until} is before from {self.start} (swap them)")
+        return self
+
+    def covers(self, day: dt.date) -> bool:
+        last = self.last_day
+        return self.first_day <= day and (last is None or day <= last)
+
+
 class Place(Frozen):
     """A named point of the network at the level of public reporting (towns, areas, rivers)."""
 
@@ -255,7 +286,7 @@ class CountryPolicy(Frozen):
 
     id: Slug
     country: Country
-    in_use: Years
+    in_use: Period
     outcomes: PolicyOutcomes
     detention_days: Days
     deported_to: Country | None = None

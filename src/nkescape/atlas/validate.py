@@ -281,14 +281,15 @@ class _Checker:
             if isinstance(d.entry, CountryPolicy):
                 by_country.setdefault(d.entry.country, []).append((d, d.entry))
         for items in by_country.values():
-            items.sort(key=lambda x: x[1].in_use.start)
+            items.sort(key=lambda x: x[1].in_use.first_day)
             for (_, a), (db, b) in itertools.pairwise(items):
-                if a.in_use.until is None or a.in_use.until >= b.in_use.start:
+                last = a.in_use.last_day
+                if last is None or last >= b.in_use.first_day:
                     self.at(
                         db,
                         ("in_use",),
                         f"period overlaps policy {a.id!r} of the same country "
-                        f"(make {a.id!r} end before {b.in_use.start})",
+                        f"(make {a.id!r} end before {b.in_use.first_day})",
                     )
 
     def countries_have_policies(self) -> None:

@@ -6,6 +6,7 @@ standard error.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import textwrap
 from collections import Counter
@@ -84,7 +85,10 @@ def _years(entry: Any) -> str:
     years = getattr(entry, "in_use", None)
     if years is None:
         return "always"
-    return f"{years.start}-{years.until if years.until is not None else ''}"
+    until = years.until if years.until is not None else ""
+    # A policy's period may run between days (2013-05-10), where a hyphen would not separate them.
+    sep = " to " if isinstance(years.start, dt.date) or isinstance(until, dt.date) else "-"
+    return f"{years.start}{sep}{until}"
 
 
 class _Rows:

@@ -339,8 +339,39 @@ def _laplace_covariance(
         pp, pm, mp, mm = values[1 + 4 * k : 5 + 4 * k]
         hessian[i, j] = hessian[j, i] = (pp - pm - mp + mm) / (4 * h[i] * h[j])
     eigenvalues, vectors = np.linalg.eigh(hessian)
-    eigenvalues = np.maximum(eigenvalues, 1 / float(np.max(hi - lo)) ** 2)
-    return np.asarray((vectors / eigenvalues) @ vectors.T)
+    flat = np.flatnonzero(eigenvalues <= 1 / float(np.max(hi - lo)) ** 2)
+    variances = 1 / np.where(eigenvalues > 0, eigenvalues, np.inf)
+    if flat.size:
+        # Differences this coarse can read a curved direction as flat or bent the wrong way (the
+        # dated policies of 2013 turned two of thirteen so); held to the width of the box, the
+        # starts then spread into a poorer basin the chains did not leave. Along such a
+        # direction the width is measured instead: how far until the log posterior has dropped
+        # by 1/2, one standard deviation of a normal, or the box's edge.
+        variances[flat] = _measured_widths(cost, mode, vectors[:, flat], lo, hi) ** 2
+    return np.asarray((vectors * variances) @ vectors.T)
+
+
+def _measured_widths(
+    cost: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+    mode: NDArray[np.float64],
+    axes: NDArray[np.float64],
+    lo: NDArray[np.float64],
+    hi: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Per column of ``axes``: the mean over both sides of the distance from ``mode`` at which
+    ``cost`` has risen by 1/2, in one vectorised run over a geometric grid of distances."""
+    grid = np.geomspace(1e-4, 1.0, _WIDTH_STEPS) * float(np.linalg.norm(hi - lo))
+    pts = mode[None, None, None, :] + (
+        np.array([1.0, -1.0])[None, :, None, None]
+        * grid[None, None, :, None]
+        * axes.T[:, None, None, :]
+    )  # (axes, sides, grid, parameters)
+    inside = np.all((pts > lo) & (pts < hi), axis=-1)
+    flat_pts = np.clip(pts.reshape(-1, len(mode)), lo, hi)
+    rise = cost(flat_pts).reshape(inside.shape) - cost(mode[None, :])[0]
+    past = (rise >= 0.5) | ~inside  # leaving the box counts as falling off
+    first = np.where(past.any(axis=-1), past.argmax(axis=-1), len(grid) - 1)
+    return np.asarray(grid[first].mean(axis=1))
 
 
 def _starts(
@@ -349,6 +380,7 @@ def _starts(
     walkers: int,
     bounds: list[tuple[float, float]],
     rng: np.random.Generator,
+    logp: Callable[[NDArray[np.float64]], NDArray[np.float64]] | None = None,
 ) -> list[NDArray[np.float64]]:
     """Each chain's walkers drawn independently from the Laplace approximation, widened
     (``_OVERDISPERSION``), within the box.
@@ -363,10 +395,18 @@ def _starts(
     want = chains * walkers
     cov = _OVERDISPERSION**2 * mode.covariance
     kept = np.empty((0, len(lo)))
+    # Were the posterior the normal, a start drawn this wide would lie below the mode by
+    # c^2 chi2_P / 2 in log density; one far lower than that quantile is in another basin.
+    from scipy.stats import chi2
+
+    floor = mode.log_posterior - _OVERDISPERSION**2 * chi2.ppf(_START_LEVEL, len(lo)) / 2
     for _ in range(100):  # the box holds most of the normal; redraw what falls outside
         draws = rng.multivariate_normal(mode.z, cov, size=2 * want)
         inside = np.all((draws > lo) & (draws < hi), axis=1)
-        kept = np.vstack([kept, draws[inside]])
+        draws = draws[inside]
+        if logp is not None and len(draws):
+            draws = draws[logp(draws) >= floor]
+        kept = np.vstack([kept, draws])
         if len(kept) >= want:
             break
     if len(kept) < want:  # a mode in a corner of the box: the rest on its edges
@@ -377,6 +417,9 @@ def _starts(
 
 # How much wider than the Laplace approximation the chains start, in standard deviations.
 _OVERDISPERSION = 2.0
+_START_LEVEL = 0.99
+# Points along each axis of the Laplace approximation where its width is measured.
+_WIDTH_STEPS = 48
 # The progress key of the mode search; the chains report under their index.
 _MODE_KEY = -1
 # Differential evolution's population, per parameter (12 x 13 = 156 members).
@@ -540,7 +583,14 @@ def calibrate(
                 "tick": runner.tick(_MODE_KEY),
             },
         )
-        starts = _starts(mode, chains, walkers, _bounds(inputs), np.random.default_rng(mode_seed))
+        starts = _starts(
+            mode,
+            chains,
+            walkers,
+            _bounds(inputs),
+            np.random.default_rng(mode_seed),
+            lambda z: log_posterior(z, inputs, observed, years),
+        )
         say(FitProgress("sampling", 0, chains * steps))
         args = [
             (inputs, observed, years, start, steps, burn, thin, int(s), runner.tick(c))

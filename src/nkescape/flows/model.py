@@ -193,9 +193,9 @@ def flow_inputs(
     rp_a, rp_r, _ = _factor_table(atlas, days, "repatriation_factor", set(), {"CN"})
     hide = np.zeros(n)
     for i, d in enumerate(days):
-        policy = atlas.policy_for("CN", d.year)
+        policy = atlas.policy_for("CN", d)
         if policy is not None and policy.hiding is not None:
-            daily = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, "CN", d.year)
+            daily = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, "CN", d)
             hide[i] = -np.log1p(-daily) * _DAYS_PER_MONTH
     moved = np.zeros(n)
     for event in atlas.events.values():

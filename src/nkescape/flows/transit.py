@@ -70,11 +70,11 @@ def _signature(atlas: Atlas, day: dt.date) -> tuple[object, ...]:
         sorted(
             (country, p.id)
             for country in {pl.country for pl in atlas.places.values()}
-            if (p := atlas.policy_for(country, year)) is not None
+            if (p := atlas.policy_for(country, day)) is not None
         )
     )
     safe = tuple(
-        sorted(k for k in {pl.country for pl in atlas.places.values()} if atlas.is_safe(k, year))
+        sorted(k for k in {pl.country for pl in atlas.places.values()} if atlas.is_safe(k, day))
     )
     events = tuple((e.id, power) for e, power in events_in_force(atlas, day, history=True))
     return (day.month, c.usable(year, day.month).tobytes(), policies, safe, events)

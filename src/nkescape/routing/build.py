@@ -44,14 +44,14 @@ BETRAYING_OPERATORS = frozenset({"broker", "guide", "driver", "boatman"})
 
 
 def p_sent_back(
-    atlas: Atlas, country: str, year: int, _seen: frozenset[str] = frozenset()
+    atlas: Atlas, country: str, day: dt.date, _seen: frozenset[str] = frozenset()
 ) -> float:
     """Probability that a person caught in ``country`` ends up returned, deported back or killed.
 
     Outcome means are normalised to sum to one; deportation onward counts with the probability
     that the receiving country sends the person back in turn.
     """
-    policy = atlas.policy_for(country, year)
+    policy = atlas.policy_for(country, day)
     if policy is None:
         return 1.0
     items = {name: p.mean for name, p in policy.outcomes.items()}
@@ -59,7 +59,7 @@ def p_sent_back(
     bad = items.get("repatriated", 0.0) + items.get("killed", 0.0)
     onward = items.get("deported_onward", 0.0)
     if onward and policy.deported_to is not None and country not in _seen:
-        bad += onward * p_sent_back(atlas, policy.deported_to, year, _seen | {country})
+        bad += onward * p_sent_back(atlas, policy.deported_to, day, _seen | {country})
     elif onward:
         bad += onward
     return min(1.0, bad / total)
@@ -80,11 +80,11 @@ class Capture:
     detention_days: float
 
 
-def capture(atlas: Atlas, country: str, year: int) -> Capture:
-    """The expected outcome of being caught in ``country`` in ``year``; the planner's and the
+def capture(atlas: Atlas, country: str, day: dt.date) -> Capture:
+    """The expected outcome of being caught in ``country`` on ``day``; the planner's and the
     simulator's one account of it."""
-    policy = atlas.policy_for(country, year)
-    back = p_sent_back(atlas, country, year)
+    policy = atlas.policy_for(country, day)
+    back = p_sent_back(atlas, country, day)
     if policy is None:
         return Capture(back, 0.0, 0.0, 0.0)
     items = {name: p.mean for name, p in policy.outcomes.items()}
@@ -324,7 +324,7 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     bounds = (scale_odds(lows[None, :], odds), scale_odds(highs[None, :], odds))
 
     countries = [atlas.places[leg.from_].country for leg in legs]
-    back = np.array([p_sent_back(atlas, country, year) for country in countries])
+    back = np.array([p_sent_back(atlas, country, query.date) for country in countries])
     p_fail = np.minimum(p_int * back, 1.0 - 1e-12)
     # On the legs the actor organises, a sponsor pays, or the group pays after arriving (from its
     # resettlement money); either way nothing changes hands up front.
@@ -336,15 +336,15 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         later[:, priced] = cost[:, priced]
 
     n_places = c.n_places
-    safe = np.array([atlas.is_safe(p.country, year) for p in atlas.places.values()])
+    safe = np.array([atlas.is_safe(p.country, query.date) for p in atlas.places.values()])
     wait_ok = np.zeros(n_places, dtype=np.bool_)
     wait_risk = np.zeros(n_places)
     wait_cost = np.zeros(n_places)
     for i, place in enumerate(atlas.places.values()):
-        policy: CountryPolicy | None = atlas.policy_for(place.country, year)
+        policy: CountryPolicy | None = atlas.policy_for(place.country, query.date)
         if policy is None or policy.hiding is None:
             continue
-        caught = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, place.country, year)
+        caught = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, place.country, query.date)
         wait_ok[i] = True
         wait_risk[i] = -math.log1p(-min(caught, 1 - 1e-12))
         wait_cost[i] = policy.hiding.cost_usd_per_day.mean * group.size

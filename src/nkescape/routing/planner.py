@@ -229,8 +229,8 @@ class Plan:
         return {"type": "FeatureCollection", "features": features}
 
 
-def _policy_line(atlas: Atlas, country: str, year: int) -> str:
-    policy = atlas.policy_for(country, year)
+def _policy_line(atlas: Atlas, country: str, day: dt.date) -> str:
+    policy = atlas.policy_for(country, day)
     if policy is None:
         return f"{country}: no policy in the atlas"
     outcomes = ", ".join(
@@ -272,7 +272,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                     p_intercept=-math.expm1(-(last.days + d) * float(net.wait_risk_per_day[node])),
                 )
                 continue
-            policy = atlas.policy_for(atlas.places[place].country, built.year)
+            policy = atlas.policy_for(atlas.places[place].country, built.query.date)
             hiding = policy.hiding if policy else None
             at_home = place == built.query.origin
             steps.append(
@@ -300,7 +300,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                     p_sent_back=1.0,
                     if_caught="-"
                     if at_home
-                    else _policy_line(atlas, atlas.places[place].country, built.year),
+                    else _policy_line(atlas, atlas.places[place].country, built.query.date),
                     notes=("A leg out of here is open, safer or faster in a later month.",),
                     sources=tuple(hiding.p_caught_per_day.source) if hiding and not at_home else (),
                 )
@@ -347,7 +347,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                 p_intercept=p_int,
                 p_intercept_range=p_range,
                 p_sent_back=back,
-                if_caught=_policy_line(atlas, atlas.places[leg.from_].country, built.year),
+                if_caught=_policy_line(atlas, atlas.places[leg.from_].country, built.query.date),
                 notes=tuple(notes),
                 sources=tuple(sources),
             )
@@ -388,21 +388,21 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
 
 def _warnings(atlas: Atlas, query: Query, found: list[Itinerary]) -> tuple[str, ...]:
     """Say when the atlas's policies do not cover the departure year on the way."""
-    year = query.date.year
-    first = min((p.in_use.start for p in atlas.policies.values()), default=year)
+    day = query.date
+    first = min((p.in_use.first_day for p in atlas.policies.values()), default=day)
     out: list[str] = []
-    if year < first:
+    if day < first:
         out.append(
-            f"the departure ({query.date.isoformat()}) is before every policy in the atlas (the "
-            f"first starts in {first}): no country is safe and a capture anywhere counts as "
-            "being sent back"
+            f"the departure ({day.isoformat()}) is before every policy in the atlas (the "
+            f"first starts on {first.isoformat()}): no country is safe and a capture anywhere "
+            "counts as being sent back"
         )
     countries = sorted({atlas.places[p].country for it in found for p in it.places})
-    missing = [c for c in countries if atlas.policy_for(c, year) is None]
-    if missing and year >= first:
+    missing = [c for c in countries if atlas.policy_for(c, day) is None]
+    if missing and day >= first:
         out.append(
-            f"the atlas has no policy for {', '.join(missing)} in {year}: a capture there counts "
-            "as being sent back"
+            f"the atlas has no policy for {', '.join(missing)} on {day.isoformat()}: a capture "
+            "there counts as being sent back"
         )
     return tuple(out)
 

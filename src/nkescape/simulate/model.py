@@ -116,14 +116,13 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
     js = [c.leg_index[leg_id] for leg_id in leg_ids]
     legs = [atlas.legs[leg_id] for leg_id in leg_ids]
     net = built.network
-    year = query.date.year
     # The planner's tables hold expected values for this query; the ratio to the atlas's own
     # expected values is what the query (season, events, group, funding, size) does to a leg.
     dur_factor = _ratio(net.days[:, js], np.array([[leg.duration_days.mean for leg in legs]]))
     cost_factor = _ratio(built.cost_total[:, js], np.array([[leg.cost_usd.mean for leg in legs]]))
     odds_factor = built.odds_factor[:, js]
     p_back = np.array([built.p_back[j] for j in js])
-    captures = [capture(atlas, atlas.places[leg.from_].country, year) for leg in legs]
+    captures = [capture(atlas, atlas.places[leg.from_].country, query.date) for leg in legs]
     origin = c.place_index[query.origin]
     starts = [c.place_index[leg.from_] for leg in legs]
     return JourneyModel(

@@ -132,7 +132,7 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
         )
     places = []
     for place in atlas.places.values():
-        policy = atlas.policy_for(place.country, year)
+        policy = atlas.policy_for(place.country, day)
         places.append(
             {
                 "id": place.id,
@@ -143,9 +143,9 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
                 "lon": place.lon,
                 "region": place.region,
                 "note": place.note,
-                "safe": atlas.is_safe(place.country, year),
+                "safe": atlas.is_safe(place.country, day),
                 "policy": policy.id if policy is not None else None,
-                "p_sent_back_if_caught": p_sent_back(atlas, place.country, year),
+                "p_sent_back_if_caught": p_sent_back(atlas, place.country, day),
                 "sources": list(place.source),
             }
         )
