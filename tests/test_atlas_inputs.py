@@ -262,6 +262,7 @@ PAST = [
     ("legs", 4, ("distance_km",), "km"),
     ("legs", 0, ("detour_factor",), "factor"),
     ("legs", 0, ("p_intercept",), "probability"),
+    ("legs", 0, ("p_wounded",), "probability"),
     ("legs", 0, ("seasonal", 0, "p_intercept_factor"), "factor"),
     ("actors", 0, ("price_factor",), "factor"),
     ("actors", 0, ("reliability", "sold"), "probability"),
@@ -551,3 +552,52 @@ def test_the_smallest_baseline_factor_still_plans_history(tmp_path: Path) -> Non
     result = plan(atlas, "home", "capital", month=1, history=True)
     assert result.itineraries
     json.dumps(result.to_json(), allow_nan=False)
+
+
+# --- a case's own legs and party (issue 17) -----------------------------------------------------
+
+
+def _case_problem(tmp_path: Path, **fields: Any) -> str:
+    data = toy_data()
+    data["cases"][0].update(fields)
+    (problem,) = problems_of(write_atlas(tmp_path / "a", data))
+    return problem
+
+
+def test_a_case_with_a_leg_per_hop_loads(tmp_path: Path) -> None:
+    data = toy_data()
+    legs = ["river-ice", "bank-city-bus", "city-haven-bus", "haven-capital-flight"]
+    data["cases"][0].update(legs=legs, group="2w,1c")
+    atlas = load_atlas(write_atlas(tmp_path / "a", data))
+    case = atlas.cases["winter-escape"]
+    assert case.legs == tuple(legs) and case.group == "2w,1c"
+
+
+def test_a_case_leg_that_misses_its_hop_is_located(tmp_path: Path) -> None:
+    legs = ["river-ice", "city-haven-bus", "city-haven-bus", "haven-capital-flight"]
+    problem = _case_problem(tmp_path, legs=legs)
+    assert re.search(
+        r"cases\.yaml:\d+: legs\[1\]: leg 'city-haven-bus' goes 'city' -> 'haven', not 'bank' -> "
+        r"'city'",
+        problem,
+    ), problem
+
+
+def test_a_case_needs_one_leg_per_hop_and_legs_of_its_season(tmp_path: Path) -> None:
+    problem = _case_problem(tmp_path, legs=["river-ice"])
+    assert re.search(r"cases\.yaml:\d+: legs: 1 legs for 4 hops", problem), problem
+    legs = ["river-wade", "bank-city-bus", "city-haven-bus", "haven-capital-flight"]
+    problem = _case_problem(tmp_path / "b", legs=legs)  # January: the river is frozen
+    assert re.search(r"cases\.yaml:\d+: legs\[0\]: leg 'river-wade' is not used in months", problem)
+
+
+def test_a_case_leg_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    legs = ["river-ice", "bank-city-bus", "city-haven-bus", "haven-capital-flihgt"]
+    problem = _case_problem(tmp_path, legs=legs)
+    assert re.search(r"cases\.yaml:\d+: legs\[3\]: unknown leg 'haven-capital-flihgt'", problem)
+
+
+@pytest.mark.parametrize("group", ["2x", "w2", "2w,,1c", ""])
+def test_a_case_party_not_in_the_planners_notation_is_refused(tmp_path: Path, group: str) -> None:
+    problem = _case_problem(tmp_path, group=group)
+    assert re.search(r"cases\.yaml:\d+: group: ", problem), problem

@@ -140,6 +140,17 @@ class Atlas:
         policy = self.policy_for(country, day)
         return policy is not None and not policy.sends_back
 
+    def jurisdiction(self, place: str) -> str:
+        """The country whose policy holds for a North Korean at ``place``.
+
+        A post abroad (a work site, a restaurant, an embassy) is the host's ground, but the
+        North's minders and security officers hold its people there: someone caught before
+        reaching a mission or the host's police is taken home, and nobody at a post is safe
+        whatever the host's policy. Everywhere else it is the place's own country.
+        """
+        p = self.places[place]
+        return "KP" if p.kind == "post" else p.country
+
     @functools.cached_property
     def _channel_profiles(self) -> dict[str, frozenset[str]]:
         rel: dict[str, set[str]] = {c: set(ch.profiles) for c, ch in self.channels.items()}

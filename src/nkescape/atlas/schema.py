@@ -122,6 +122,9 @@ PlaceKind = Literal[
     "embassy",
     "detention-centre",
     "destination",
+    # Where the state posts people abroad (a work site, a restaurant, an embassy, a front): its
+    # minders hold them there, so the North's rules apply (Atlas.jurisdiction).
+    "post",
 ]
 Outcome = Literal["reached-destination", "reached-safety", "repatriated", "in-hiding", "dead"]
 
@@ -235,6 +238,9 @@ class Leg(Frozen):
     duration_days: Days
     cost_usd: Usd
     p_intercept: Probability
+    # Of those who get across, the share wounded on the way (a crossing under fire); taken as
+    # independent of every other leg.
+    p_wounded: Probability | None = None
     distance_km: Km | None = None
     detour_factor: Factor | None = None
     months: Months = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
@@ -454,6 +460,13 @@ class Event(Frozen):
         return self
 
 
+# A travelling party in the planner's notation, "2w,1m,1c": counts of women, men, children,
+# elderly and disabled (routing.query.Group.parse reads it and keeps the codes).
+GroupText = Annotated[
+    str, Field(pattern=r"^\s*\d{1,9}\s*[wmcedWMCED](\s*,\s*\d{1,9}\s*[wmcedWMCED])*\s*$")
+]
+
+
 class Case(Frozen):
     """A documented escape: who, when, by which channel and path, and how it ended."""
 
@@ -465,6 +478,12 @@ class Case(Frozen):
     profile: Slug
     channel: Slug
     path: Ids = Field(min_length=2)
+    # The leg of each hop of `path` (one per hop), when the sources say which of several legs
+    # joining the same places was taken (the gymnast climbed the fences, the swimmer swam).
+    legs: Ids = ()
+    # The party that travelled together, when it is not `people` adults in one group (the 2004
+    # airlift's 468 came in small groups).
+    group: GroupText | None = None
     outcome: Outcome
     duration_days: Days | None = None
     note: str | None = None

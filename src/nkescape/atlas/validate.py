@@ -47,6 +47,7 @@ _REFERENCES: tuple[tuple[type[BaseModel], str, str], ...] = (
     (Case, "profile", "profiles"),
     (Case, "channel", "channels"),
     (Case, "path", "places"),
+    (Case, "legs", "legs"),
 )
 
 
@@ -236,6 +237,8 @@ class _Checker:
         if not all(p in places for p in case.path):
             return  # reported as unknown places already
         legs: dict[str, Leg] = self.of("legs")
+        if case.legs and not self.case_legs(d, case, legs):
+            return
         # Legs that failed their own checks may be the ones the case took: wait for them.
         broken = {(u.raw.get("from"), u.raw.get("to")) for u in self.unparsed if u.kind == "legs"}
         for i, (a, b) in enumerate(zip(case.path, case.path[1:], strict=False)):
@@ -274,6 +277,46 @@ class _Checker:
                 f"profile {case.profile!r} may not use channel {case.channel!r} "
                 "(add it to the profile's channels or the channel's profiles)",
             )
+
+    def case_legs(self, d: Definition, case: Case, legs: dict[str, Leg]) -> bool:
+        """The case's own legs: one per hop, each joining its hop and in use in its year.
+
+        False when they are wrong (reported here), so the path is not checked twice.
+        """
+        hops = list(zip(case.path, case.path[1:], strict=False))
+        if len(case.legs) != len(hops):
+            self.at(
+                d,
+                ("legs",),
+                f"{len(case.legs)} legs for {len(hops)} hops of the path (give one leg per hop, "
+                "or none)",
+            )
+            return False
+        fine = True
+        for i, (leg_id, (a, b)) in enumerate(zip(case.legs, hops, strict=True)):
+            leg = legs.get(leg_id)
+            if leg is None:
+                fine = False  # reported as an unknown leg already
+            elif (leg.from_, leg.to) != (a, b):
+                self.at(
+                    d,
+                    ("legs", i),
+                    f"leg {leg_id!r} goes {leg.from_!r} -> {leg.to!r}, not {a!r} -> {b!r} "
+                    "(the hop it stands for)",
+                )
+                fine = False
+            elif leg.in_use is not None and not leg.in_use.covers(case.year):
+                self.at(d, ("legs", i), f"leg {leg_id!r} is not in use in {case.year}")
+                fine = False
+            elif case.months and not set(case.months) & set(leg.months):
+                self.at(
+                    d,
+                    ("legs", i),
+                    f"leg {leg_id!r} is not used in months {list(case.months)} (its months: "
+                    f"{list(leg.months)})",
+                )
+                fine = False
+        return fine
 
     def policies(self) -> None:
         by_country: dict[str, list[tuple[Definition, CountryPolicy]]] = {}

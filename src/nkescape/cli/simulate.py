@@ -259,6 +259,13 @@ def report_summary(
     for key in ("p_reach_safety", "p_reach_destination"):
         lo, hi = data[key]["ci95"]
         out.print(f"{key}: {data[key]['value']:.4f} (95% CI {lo:.4f}-{hi:.4f})", markup=False)
+    if data["p_wounded_if_safe"] is not None:
+        # Computed from the legs' figures, not drawn: see Summary.p_wounded_if_safe.
+        out.print(
+            f"reached safety wounded: {data['p_wounded_if_safe']:.4f} of those who reached "
+            "safety (legs crossed under fire, independent)",
+            markup=False,
+        )
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
     for col in ("", "p10", "median", "p90", "mean"):
         table.add_column(col, justify="right" if col else "left")

@@ -323,7 +323,8 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     lows, highs = np.array([leg.p_intercept.bounds for leg in legs]).reshape(-1, 2).T
     bounds = (scale_odds(lows[None, :], odds), scale_odds(highs[None, :], odds))
 
-    countries = [atlas.places[leg.from_].country for leg in legs]
+    # Whose rules hold where each leg starts: a post abroad is under the North's.
+    countries = [atlas.jurisdiction(leg.from_) for leg in legs]
     back = np.array([p_sent_back(atlas, country, query.date) for country in countries])
     p_fail = np.minimum(p_int * back, 1.0 - 1e-12)
     # On the legs the actor organises, a sponsor pays, or the group pays after arriving (from its
@@ -336,15 +337,16 @@ def build_network(atlas: Atlas, query: Query) -> Built:
         later[:, priced] = cost[:, priced]
 
     n_places = c.n_places
-    safe = np.array([atlas.is_safe(p.country, query.date) for p in atlas.places.values()])
+    safe = np.array([atlas.is_safe(atlas.jurisdiction(p), query.date) for p in atlas.places])
     wait_ok = np.zeros(n_places, dtype=np.bool_)
     wait_risk = np.zeros(n_places)
     wait_cost = np.zeros(n_places)
-    for i, place in enumerate(atlas.places.values()):
-        policy: CountryPolicy | None = atlas.policy_for(place.country, query.date)
+    for i, place in enumerate(atlas.places):
+        rules = atlas.jurisdiction(place)
+        policy: CountryPolicy | None = atlas.policy_for(rules, query.date)
         if policy is None or policy.hiding is None:
             continue
-        caught = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, place.country, query.date)
+        caught = policy.hiding.p_caught_per_day.mean * p_sent_back(atlas, rules, query.date)
         wait_ok[i] = True
         wait_risk[i] = -math.log1p(-min(caught, 1 - 1e-12))
         wait_cost[i] = policy.hiding.cost_usd_per_day.mean * group.size

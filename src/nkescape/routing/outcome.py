@@ -61,7 +61,7 @@ def expected_outcomes(
     steps = list(moves)
     legs = [atlas.legs[c.leg_ids[move]] for _, move, _ in steps if move != WAIT]
     betrayal = betrayal_rows(built.actor, legs)
-    captures = [capture(atlas, atlas.places[leg.from_].country, built.query.date) for leg in legs]
+    captures = [capture(atlas, atlas.jurisdiction(leg.from_), built.query.date) for leg in legs]
     tables = (built.p_intercept,) if p_intercepts is None else tuple(p_intercepts)
     return tuple(_walk(atlas, built, steps, betrayal, captures, table) for table in tables)
 

@@ -272,7 +272,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                     p_intercept=-math.expm1(-(last.days + d) * float(net.wait_risk_per_day[node])),
                 )
                 continue
-            policy = atlas.policy_for(atlas.places[place].country, built.query.date)
+            policy = atlas.policy_for(atlas.jurisdiction(place), built.query.date)
             hiding = policy.hiding if policy else None
             at_home = place == built.query.origin
             steps.append(
@@ -300,7 +300,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                     p_sent_back=1.0,
                     if_caught="-"
                     if at_home
-                    else _policy_line(atlas, atlas.places[place].country, built.query.date),
+                    else _policy_line(atlas, atlas.jurisdiction(place), built.query.date),
                     notes=("A leg out of here is open, safer or faster in a later month.",),
                     sources=tuple(hiding.p_caught_per_day.source) if hiding and not at_home else (),
                 )
@@ -347,7 +347,7 @@ def _explain(atlas: Atlas, built: Built, label: Label) -> Itinerary:
                 p_intercept=p_int,
                 p_intercept_range=p_range,
                 p_sent_back=back,
-                if_caught=_policy_line(atlas, atlas.places[leg.from_].country, built.query.date),
+                if_caught=_policy_line(atlas, atlas.jurisdiction(leg.from_), built.query.date),
                 notes=tuple(notes),
                 sources=tuple(sources),
             )

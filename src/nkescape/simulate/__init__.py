@@ -20,7 +20,13 @@ from nkescape.routing import Itinerary, Plan
 from nkescape.routing.query import Query
 from nkescape.simulate.kernel import OUTCOMES, Chunk, run_chunk
 from nkescape.simulate.model import JourneyModel, journey_model
-from nkescape.simulate.summary import SUMMARY_FORMAT, Summary, chunk_aggregates, wilson
+from nkescape.simulate.summary import (
+    SUMMARY_FORMAT,
+    Summary,
+    chunk_aggregates,
+    wilson,
+    wounded_if_safe,
+)
 
 if TYPE_CHECKING:
     from nkescape.simulate.adaptive import Policy
@@ -44,6 +50,7 @@ __all__ = [
     "simulate",
     "simulate_adaptive",
     "wilson",
+    "wounded_if_safe",
 ]
 
 # Journeys per chunk: large enough that array work dominates Python overhead, small enough that a
@@ -403,7 +410,14 @@ def simulate(
         raise SimulationError("the itinerary has no legs")
     entropy, spawn_key = _seed_record(root)
     summary = Summary(
-        legs=model.legs, seed=entropy, spawn_key=spawn_key, query=question, itinerary=rank
+        legs=model.legs,
+        seed=entropy,
+        spawn_key=spawn_key,
+        query=question,
+        itinerary=rank,
+        p_wounded_if_safe=None
+        if model.p_wounded is None
+        else wounded_if_safe(model.p_wounded.tolist(), model.to_safe.tolist(), model.start_safe),
     )
     if device != "cpu" and on_chunk is not None:
         raise SimulationError("per-journey output needs --device cpu (the GPU keeps only counts)")

@@ -67,6 +67,9 @@ class JourneyModel:
         np.int64
     ]  # (k, 12): months to wait from each month until leg k opens, -1 never
     month_of_day: NDArray[np.int64]  # month index since departure of each whole day
+    # (k,): of those who get across leg k, the share wounded (mean; 0 where the atlas gives none).
+    # Not drawn by the kernels: the summary reports it analytically (summary.wounded_if_safe).
+    p_wounded: NDArray[np.float64] | None = None
 
     def month_index(self, days: NDArray[np.float64]) -> NDArray[np.int64]:
         """Months since the departure month at each day (months start on whole days)."""
@@ -122,7 +125,7 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
     cost_factor = _ratio(built.cost_total[:, js], np.array([[leg.cost_usd.mean for leg in legs]]))
     odds_factor = built.odds_factor[:, js]
     p_back = np.array([built.p_back[j] for j in js])
-    captures = [capture(atlas, atlas.places[leg.from_].country, query.date) for leg in legs]
+    captures = [capture(atlas, atlas.jurisdiction(leg.from_), query.date) for leg in legs]
     origin = c.place_index[query.origin]
     starts = [c.place_index[leg.from_] for leg in legs]
     return JourneyModel(
@@ -152,5 +155,9 @@ def journey_model(atlas: Atlas, query: Query, itinerary: Itinerary | list[str]) 
         month_of_day=np.repeat(
             np.arange(len(net.calendar.month_starts) - 1),
             np.diff(net.calendar.month_starts).astype(np.int64),
+        ),
+        p_wounded=np.array(
+            [0.0 if leg.p_wounded is None else leg.p_wounded.mean for leg in legs],
+            dtype=np.float64,
         ),
     )

@@ -7,6 +7,7 @@ come from log-spaced histograms (relative resolution 0.5%).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "chunk_aggregates",
     "regroup",
     "wilson",
+    "wounded_if_safe",
 ]
 
 # Bars a chart regroups the fine histograms into (the plots and the dashboard): the 4,000
@@ -70,6 +72,29 @@ def _quantiles(hist: NDArray[np.int64], edges: NDArray[np.float64]) -> dict[str,
     mids = (edges[:-1] + edges[1:]) / 2
     out["mean"] = float((hist * mids).sum() / total)
     return out
+
+
+def wounded_if_safe(
+    p_wounded: Sequence[float], to_safe: Sequence[bool], start_safe: bool
+) -> float | None:
+    """Share of the journeys that reach safety who were wounded on the way there.
+
+    ``p_wounded[k]`` is leg k's chance of wounding someone who gets across it, and ``to_safe[k]``
+    whether leg k ends in a safe place. Those who reach safety crossed every leg up to the first
+    safe place, so under independence the share is ``1 - prod(1 - p_wounded)`` over those legs:
+    exact for journeys that cross them, and an upper bound for the few handed to an embassy on a
+    leg they did not finish. None when no leg wounds anyone (the itinerary crosses no fire).
+    """
+    if not any(p > 0 for p in p_wounded):
+        return None
+    if start_safe:
+        return 0.0
+    unhurt = 1.0
+    for p, safe in zip(p_wounded, to_safe, strict=True):
+        unhurt *= 1.0 - p
+        if safe:
+            break
+    return 1.0 - unhurt
 
 
 def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
@@ -121,6 +146,9 @@ class Summary:
     cost: NDArray[np.int64] = field(default_factory=lambda: np.zeros(len(COST_EDGES) - 1, np.int64))
     # Journeys that took each leg, for adaptive journeys, whose legs are not taken in one order.
     taken: NDArray[np.int64] | None = None
+    # Of the journeys that reach safety, the share wounded on the way (``wounded_if_safe``); None
+    # when the itinerary crosses no fire, or its legs are not taken in one order (adaptive).
+    p_wounded_if_safe: float | None = None
 
     def __post_init__(self) -> None:
         if self.funnel.shape[0] != len(self.legs):
@@ -211,6 +239,7 @@ class Summary:
                 "ci95": list(wilson(int(self.outcomes[0]), n)),
             },
             "outcomes": {name: int(k) / n for name, k in zip(OUTCOMES, self.outcomes, strict=True)},
+            "p_wounded_if_safe": self.p_wounded_if_safe,
             "days_to_safety": self.quantiles("safety"),
             "days_to_destination": self.quantiles("destination"),
             "cost_usd": self.quantiles("cost"),

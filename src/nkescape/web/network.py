@@ -132,7 +132,9 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
         )
     places = []
     for place in atlas.places.values():
-        policy = atlas.policy_for(place.country, day)
+        # Whose rules hold there: a post abroad is under the North's (Atlas.jurisdiction).
+        rules = atlas.jurisdiction(place.id)
+        policy = atlas.policy_for(rules, day)
         places.append(
             {
                 "id": place.id,
@@ -143,9 +145,9 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
                 "lon": place.lon,
                 "region": place.region,
                 "note": place.note,
-                "safe": atlas.is_safe(place.country, day),
+                "safe": atlas.is_safe(rules, day),
                 "policy": policy.id if policy is not None else None,
-                "p_sent_back_if_caught": p_sent_back(atlas, place.country, day),
+                "p_sent_back_if_caught": p_sent_back(atlas, rules, day),
                 "sources": list(place.source),
             }
         )
