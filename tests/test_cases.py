@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
 
 from nkescape.atlas import Atlas, bundled_atlas
 from nkescape.atlas.schema import Case
+from nkescape.report import cases as cases_module
 from nkescape.report.cases import (
     DOC,
     CaseError,
@@ -17,7 +19,7 @@ from nkescape.report.cases import (
     case_days,
     case_group,
     case_rows,
-    cases_markdown,
+    rows_markdown,
     walk_case,
 )
 from nkescape.routing import events_in_force
@@ -129,9 +131,22 @@ def test_the_cases_spread_over_years_channels_and_outcomes(atlas: Atlas) -> None
         assert case.note, case.id
 
 
-def test_a_case_of_more_people_than_one_group_is_planned_as_one_person(atlas: Atlas) -> None:
-    assert case_group(atlas.cases["vietnam-airlift-2004"]).size == 1
-    assert case_group(atlas.cases["spanish-embassy-twenty-five"]).size == 25
+def test_a_case_is_planned_as_its_group(atlas: Atlas) -> None:
+    assert case_group(atlas.cases["vietnam-airlift-2004"]).size == 1  # group "1w"
+    assert case_group(atlas.cases["sinuiju-boat-families"]).children == 4
+    crowd = atlas.cases["vietnam-airlift-2004"].model_copy(update={"group": None})
+    assert case_group(crowd).size == 1  # more than one party can be, without a group
+    assert case_group(crowd.model_copy(update={"people": 9})).size == 9
+
+
+def test_a_case_that_names_its_legs_walks_them(atlas: Atlas) -> None:
+    gymnast = atlas.cases["goseong-gymnast"]
+    assert walk_case(atlas, gymnast).legs == gymnast.legs
+    unnamed = walk_case(atlas, gymnast.model_copy(update={"legs": ()}))
+    assert unnamed.legs[0] != gymnast.legs[0]  # the least-risk leg there is the swim
+    wrong = gymnast.model_copy(update={"legs": ("jsa-run", "goseong-seoul")})
+    with pytest.raises(CaseError, match="'jsa-run' does not join"):
+        walk_case(atlas, wrong)
 
 
 def test_simulated_shares_agree_with_the_planner_on_the_same_legs(rows: list[CaseRow]) -> None:
@@ -149,7 +164,22 @@ def test_simulated_shares_agree_with_the_planner_on_the_same_legs(rows: list[Cas
         assert abs(r.p_safety - it.p_reach_safety) < 4.5 * sigma, (r.case.id, r.p_safety, it)
 
 
-def test_docs_table_is_what_the_generator_writes() -> None:
-    assert DOC.read_text("utf-8") == cases_markdown(), (
+def test_docs_table_is_what_the_generator_writes(rows: list[CaseRow]) -> None:
+    # The rows are the generator's (case_rows with its runs and seed), computed once here.
+    assert DOC.read_text("utf-8") == rows_markdown(rows), (
         "docs/cases.md is out of date: run ./scripts/cases-table"
     )
+
+
+def test_the_script_writes_and_checks_the_doc(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(cases_module, "cases_markdown", lambda: "# table\n")
+    out = tmp_path / "cases.md"
+    assert cases_module.main(["--check", "--out", str(out)]) == 1  # missing
+    assert cases_module.main(["--out", str(out)]) == 0
+    assert out.read_text("utf-8") == "# table\n"
+    assert cases_module.main(["--check", "--out", str(out)]) == 0
+    out.write_text("# stale\n", "utf-8")
+    assert cases_module.main(["--check", "--out", str(out)]) == 1
+    assert "out of date" in capsys.readouterr().err

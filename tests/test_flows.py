@@ -19,9 +19,11 @@ from nkescape.flows.analysis import (
     QUICK_WALKERS,
     fit_flows,
     fit_years,
+    monthly_arrivals,
     prepare,
     report_fit,
     run_scenario,
+    years_in_china,
 )
 from nkescape.flows.calibrate import (
     FitProgress,
@@ -32,7 +34,14 @@ from nkescape.flows.calibrate import (
     log_likelihood,
     stock_log_weight,
 )
-from nkescape.flows.model import FlowInputs, FlowRun, flow_inputs, run_flows
+from nkescape.flows.model import (
+    FlowInputs,
+    FlowRun,
+    flow_inputs,
+    route_choice,
+    run_flows,
+    settled_ramp,
+)
 from nkescape.flows.observed import Observed, load_arrivals
 from nkescape.flows.parameters import PARAMETERS_FILE, load_config
 from nkescape.report.flows import write_fit_report
@@ -577,7 +586,7 @@ def test_fit_cli_never_lands_on_an_earlier_fit(
     (earlier / "posterior.json").write_text("earlier")
     refused = runner.invoke(app, ["flows", "fit", "--out", str(earlier)])
     assert refused.exit_code == 1 and "--force" in refused.stderr
-    small = ["--chains", "2", "--steps", "6", "--walkers", "26", "--generations", "2"]
+    small = ["--chains", "2", "--steps", "6", "--walkers", "28", "--generations", "2"]
     result = runner.invoke(app, ["flows", "fit", *small, "--scheduler", "sync"])
     assert result.exit_code == 0, result.output
     assert (earlier / "posterior.json").read_text() == "earlier"
@@ -590,3 +599,177 @@ def test_fit_cli_never_lands_on_an_earlier_fit(
     assert "wrote " in result.stderr and "MAPE 2002-2019" in result.stdout
     # Three kept steps a chain are too few for split R-hat, and the fit says so.
     assert "too few draws kept" in result.stderr
+
+
+# Route choice, seasons and time in China (issue 17): what the model says inside the totals.
+
+
+def test_transit_holds_each_route_and_its_dated_availability(inputs: FlowInputs) -> None:
+    tr = inputs.transit
+    n, r = tr.arrive.shape
+    assert n == inputs.n_months and r == len(tr.routes) >= 3
+    for name in ("arrive", "back_china", "back_other", "stay", "dead", "lag_months", "cost_usd"):
+        table = getattr(tr, name)
+        assert table.shape == (n, r)
+        assert (table[~tr.open] == 0).all()  # a route not found that month holds nothing
+    ends = tr.arrive + tr.back_china + tr.back_other + tr.stay + tr.dead
+    np.testing.assert_allclose(ends[tr.open], 1.0, atol=1e-9)
+    assert (tr.cost_usd[tr.open] > 0).all()
+    # The Vientiane handover closes on 10 May 2013 (policy laos-2013): Laos is a route in April
+    # 2013 and not in June, while Thailand stays open.
+    la, th = tr.routes.index("LA"), tr.routes.index("TH")
+    april, june = (int(np.flatnonzero(inputs.months == 2013 * 12 + m)[0]) for m in (3, 5))
+    assert tr.open[april, la] and not tr.open[june, la]
+    assert tr.open[april, th] and tr.open[june, th]
+    # COVID: the land ways south close in 2021.
+    t21 = int(np.flatnonzero(inputs.months == 2021 * 12 + 5)[0])
+    assert not tr.open[t21, th]
+
+
+def test_route_choice_shares_follow_price_and_risk(inputs: FlowInputs) -> None:
+    spreads = np.array([0.4, 0.8, 1.6])
+    shares, level = route_choice(inputs, spreads)
+    tr = inputs.transit
+    k, n, r = shares.shape
+    assert (k, n, r) == (3, inputs.n_months, len(tr.routes))
+    any_open = tr.open.any(axis=1)
+    np.testing.assert_allclose(shares.sum(axis=2)[:, any_open], 1.0, atol=1e-12)
+    assert (shares[:, ~tr.open] == 0).all()
+    # The dearest route (forged papers and a flight) loses people as budgets spread less.
+    t = int(np.flatnonzero(inputs.months == 2009 * 12)[0])
+    dear = int(np.argmax(np.where(tr.open[t], tr.cost_usd[t], -1)))
+    assert tr.routes[dear] == "CN-air"
+    assert shares[0, t, dear] < shares[1, t, dear] < shares[2, t, dear]
+    # A route more people get through on draws more people, from every other route.
+    th = tr.routes.index("TH")
+    arrive = tr.arrive.copy()
+    arrive[:, th] *= 1.2
+    safer = dataclasses.replace(inputs, transit=dataclasses.replace(tr, arrive=arrive))
+    more, _ = route_choice(safer, spreads)
+    assert (more[:, t, th] > shares[:, t, th]).all()
+    others = [j for j in range(r) if j != th and tr.open[t, j]]
+    assert (more[:, t, others] < shares[:, t, others]).all()
+    assert (level[:, any_open] > 0).all()
+    assert (level[:, ~any_open] == 0).all()
+
+
+def test_arrivals_by_route_add_up_to_the_arrivals(inputs: FlowInputs) -> None:
+    x = prior_medians()[None, :].repeat(2, axis=0)
+    x[1, CONFIG.index("budget_spread")] *= 2
+    run = run_flows(inputs, x, detail=True)
+    plain = run_flows(inputs, x)
+    np.testing.assert_array_equal(run.arrivals, plain.arrivals)  # detail changes nothing
+    assert run.route_arrivals is not None and plain.route_arrivals is None
+    np.testing.assert_allclose(run.route_arrivals.sum(axis=1), run.arrivals.sum(axis=1), rtol=1e-9)
+    assert set(CONFIG.direct_routes) <= set(run.routes)
+    # The 2004 airlift arrives by way of Vietnam, in July-August 2004 only.
+    vn = run.routes.index("VN")
+    years = run.months // 12
+    assert run.route_arrivals[:, vn, years == 2004].sum() > 400
+    # Direct defections split as the setting says, every month.
+    direct = x[:, CONFIG.index("direct_per_year")] / 12
+    for name, share in CONFIG.direct_routes.items():
+        got = run.route_arrivals[:, run.routes.index(name), :]
+        np.testing.assert_allclose(got, np.broadcast_to((direct * share)[:, None], got.shape))
+
+
+def test_seasons_shape_crossings_and_setting_out(inputs: FlowInputs) -> None:
+    x = prior_medians()[None, :]
+    flat_cfg = dataclasses.replace(CONFIG, departure_season=(1.0,) * 12, onward_season=(1.0,) * 12)
+    flat = flow_inputs(ATLAS, flat_cfg, 2026, transit=inputs.transit)
+    seasonal, even = run_flows(inputs, x), run_flows(flat, x)
+    # Crossings are the flat model's times the month's factor: a mechanism, not a fit.
+    ratio = seasonal.departures.sum(axis=1)[0] / np.maximum(even.departures.sum(axis=1)[0], 1e-12)
+    factor = np.array(CONFIG.departure_season)[inputs.months % 12]
+    crossing = even.departures.sum(axis=1)[0] > 0
+    np.testing.assert_allclose(ratio[crossing], factor[crossing], rtol=1e-9)
+    assert np.mean(CONFIG.departure_season) == pytest.approx(1.0)
+    # Over the frozen river in winter more cross than in the summer floods.
+    assert CONFIG.departure_season[11] > CONFIG.departure_season[7]
+    # The dry season draws more journeys south than the rains, so the arrivals of the average
+    # year are not flat.
+    report = monthly_arrivals(seasonal)
+    share = np.array([m["share"]["median"] for m in report["months"]])
+    assert share.sum() == pytest.approx(1.0, abs=1e-3)
+    assert share.max() - share.min() > 0.005
+    quarters = [q["share"]["median"] for q in report["quarters"]]
+    assert sum(quarters) == pytest.approx(1.0, abs=1e-3)
+    even_share = np.array([m["share"]["median"] for m in monthly_arrivals(even)["months"]])
+    assert np.abs(share - 1 / 12).max() > np.abs(even_share - 1 / 12).max()
+
+
+def test_years_in_china_come_from_cohorts_and_grow_with_the_ramp(inputs: FlowInputs) -> None:
+    x = prior_medians()[None, :].repeat(2, axis=0)
+    run = run_flows(inputs, x, detail=True)
+    assert run.stay_hist is not None and run.stay_years is not None
+    k, y, a = run.stay_hist.shape
+    assert (k, a) == (2, CONFIG.stay_bins) and y == len(run.stay_years)
+    years, arrivals = run.yearly("arrivals")
+    np.testing.assert_array_equal(years, run.stay_years)
+    direct = (x[:, CONFIG.index("direct_per_year")])[:, None]
+    from_china = arrivals.sum(axis=1) - direct
+    np.testing.assert_allclose(run.stay_hist.sum(axis=2), from_china, rtol=1e-8, atol=1e-6)
+    # Nobody can have spent longer in China than the years since the model's start.
+    for j, year in enumerate(years.tolist()):
+        assert run.stay_hist[:, j, year - CONFIG.start_year + 1 :].sum() == 0
+    # The settled take years to come to their full chance of leaving: a longer ramp keeps
+    # people longer, none at all shortens their stays.
+    ramp = settled_ramp(inputs)
+    assert ramp.min() == 0 and ramp.max() == 1 and (np.diff(ramp, axis=0) >= 0).all()
+    means = []
+    for years_ramp in (0.0, CONFIG.settled_ramp_years, 3 * CONFIG.settled_ramp_years):
+        cfg = dataclasses.replace(CONFIG, settled_ramp_years=years_ramp)
+        r = run_flows(dataclasses.replace(inputs, config=cfg), x[:1], detail=True)
+        means.append(years_in_china(r)["years"])
+    at = [next(row["mean"]["median"] for row in rows if row["year"] == 2009) for rows in means]
+    assert at[0] < at[1] < at[2]
+
+
+def test_the_fit_report_says_what_is_inside_the_totals(inputs: FlowInputs, tmp_path: Path) -> None:
+    x = prior_medians()
+    post = Posterior(CONFIG.names, x[None, :].repeat(3, axis=0), (2000, 2001))
+    report = report_fit(inputs, load_arrivals(), post, draws=3, atlas=ATLAS)
+    data = report.to_json()
+    for key in ("route_shares", "monthly_arrivals", "years_in_china", "origin_shares"):
+        assert data[key], key
+    routes = [r["id"] for r in data["route_shares"]["routes"]]
+    assert {"TH", "dmz", "sea", "abroad"} <= set(routes)
+    for row in data["route_shares"]["years"]:
+        assert sum(b["median"] for b in row["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert all(b["low"] <= b["median"] <= b["high"] for b in row["shares"].values())
+    for row in data["years_in_china"]["years"]:
+        assert row["mean"]["low"] <= row["mean"]["median"] <= row["mean"]["high"]
+        assert 0 <= row["share_5_plus"]["median"] <= 1
+    assert data["validation"] and {"quantity", "inside", "median"} <= set(data["validation"][0])
+    json.dumps(data)  # fit.json holds only plain values
+    written = write_fit_report(report, tmp_path)
+    for name in ("routes.png", "seasons.png"):
+        assert tmp_path / name in written
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+    md = (tmp_path / "report.md").read_text()
+    assert "(routes.png)" in md and "(seasons.png)" in md and "validation" in md
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("departure_season", "{1: 1.0, 2: 1.0}", "each month 1-12"),
+        ("direct_routes", "{dmz: 0.5, sea: 0.4}", "add up to 1"),
+        ("onward_profile", "nobody", "unknown profile"),
+    ],
+)
+def test_a_broken_choice_or_season_setting_names_its_field(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    text = PARAMETERS_FILE.read_text()
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if line == f"  {key}:")
+    assert lines[at + 1].startswith("    value: ")
+    lines[at + 1] = f"    value: {value}"
+    bad = tmp_path / "parameters.yaml"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AtlasError) as err:
+        load_config(ATLAS, bad)
+    (problem,) = err.value.problems
+    assert f"settings.{key}.value" in str(problem) and message in str(problem)
+    assert int(str(problem).split(":")[1]) == at + 2

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from nkescape.atlas import bundled_atlas
+from nkescape.flows.parameters import load_config
 
 from .test_serve_cli import EXE, Served, client, command_env, serving
 
@@ -51,7 +52,9 @@ LAPTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
 # The smallest fit the command accepts that still writes every file the flows panel reads; its
 # intervals mean nothing, which is not what is tested here. Seconds on a 2-core machine.
-TINY_FIT = ["--chains", "2", "--steps", "6", "--walkers", "26", "--generations", "2"]
+# The fewest walkers a fit takes: two per calibrated parameter.
+TINY_WALKERS = 2 * len(load_config(bundled_atlas()).priors)
+TINY_FIT = ["--chains", "2", "--steps", "6", "--walkers", str(TINY_WALKERS), "--generations", "2"]
 FIT_S = 300
 # Waits in the browser, in milliseconds: a page load or a plan (well under a second on loopback;
 # the rest is margin for a loaded CI machine), a simulation of SIM_RUNS journeys, a scenario

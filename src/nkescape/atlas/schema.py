@@ -29,6 +29,7 @@ from nkescape.atlas.estimate import (
 )
 
 __all__ = [
+    "GROUP_CODES",
     "KINDS",
     "MODES",
     "SHOW_ORDER",
@@ -460,10 +461,18 @@ class Event(Frozen):
         return self
 
 
-# A travelling party in the planner's notation, "2w,1m,1c": counts of women, men, children,
-# elderly and disabled (routing.query.Group.parse reads it and keeps the codes).
+# The letters of a travelling party in the planner's notation, "2w,1m,1c" (routing.query.Group
+# reads parties with them; a case's `group` is checked against them here).
+GROUP_CODES: dict[str, str] = {
+    "w": "women",
+    "m": "men",
+    "c": "children",
+    "e": "elderly",
+    "d": "disabled",
+}
+_CODE = f"[{''.join(GROUP_CODES)}{''.join(GROUP_CODES).upper()}]"
 GroupText = Annotated[
-    str, Field(pattern=r"^\s*\d{1,9}\s*[wmcedWMCED](\s*,\s*\d{1,9}\s*[wmcedWMCED])*\s*$")
+    str, Field(pattern=rf"^\s*\d{{1,9}}\s*{_CODE}(\s*,\s*\d{{1,9}}\s*{_CODE})*\s*$")
 ]
 
 

@@ -212,7 +212,7 @@ def _fit(
         )
         say(FitProgress("the report (predictive runs, plots)", 0, 0))
         score = (max(train_until + 1, SCORE_YEARS[0]), SCORE_YEARS[1]) if backtest else SCORE_YEARS
-        report = report_fit(inputs, observed, posterior, score_years=score, seed=seed)
+        report = report_fit(inputs, observed, posterior, score_years=score, seed=seed, atlas=atlas)
     try:
         posterior.save(folder / POSTERIOR)
         written = write_fit_report(report, folder, backtest=backtest)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,9 +54,25 @@ __all__ = [
     "run_scenario",
 ]
 
-# Fewer fitted years than this leave the thirteen parameters to the priors.
+# Fewer fitted years than this leave the parameters to the priors.
 MIN_FIT_YEARS = 5
 LEVEL = 0.9
+# The span of years whose calendar months make the average year of `monthly_arrivals`: the
+# scored years, when arrivals came through China by the routes of the atlas's legs' era.
+SEASON_YEARS = SCORE_YEARS
+ROUTE_NAMES = {
+    "TH": "Thailand",
+    "MN": "Mongolia",
+    "LA": "Laos",
+    "VN": "Vietnam",
+    "KH": "Cambodia",
+    "CN-air": "China, by air on forged papers",
+    "CN-embassy": "China, through an embassy",
+    "CN-sea": "China, by sea",
+    "dmz": "the DMZ",
+    "sea": "the sea",
+    "abroad": "posts abroad",
+}
 
 
 @dataclass(frozen=True)
@@ -113,8 +130,28 @@ class FitReport:
     score_years: tuple[int, int]
     stock: tuple[StockRow, ...] = ()
     stock_by_year: tuple[StockYear, ...] = ()
+    # What the model says inside the yearly totals, as fit.json holds it (docs/design.md 16).
+    route_shares: dict[str, Any] = field(default_factory=dict)
+    monthly_arrivals: dict[str, Any] = field(default_factory=dict)
+    years_in_china: dict[str, Any] = field(default_factory=dict)
+    origin_shares: dict[str, Any] | None = None
+    validation: list[dict[str, Any]] | None = None
+    validation_markdown: str | None = None  # report.md's table of the same rows
 
     def to_json(self) -> dict[str, Any]:
+        inside = {
+            "route_shares": self.route_shares,
+            "monthly_arrivals": self.monthly_arrivals,
+            "years_in_china": self.years_in_china,
+            "origin_shares": self.origin_shares,
+            "validation": self.validation,
+        }
+        return {
+            **self._totals_json(),
+            **{k: v for k, v in inside.items() if v is not None},
+        }
+
+    def _totals_json(self) -> dict[str, Any]:
         return {
             "mape_percent": round(self.mape, 2),
             "share_inside_90": round(self.coverage, 3),
@@ -236,8 +273,11 @@ def report_fit(
     score_years: tuple[int, int] = SCORE_YEARS,
     draws: int = 400,
     seed: int = 0,
+    atlas: Atlas | None = None,
 ) -> FitReport:
-    """Per-year medians and 90% predictive intervals, and the issue's three scores."""
+    """Per-year medians and 90% predictive intervals, and the issue's three scores; what the
+    model says inside the totals (routes, seasons, years in China) and, with ``atlas``, where
+    arrivals came from and the published figures beside the model's (``validation``)."""
     run, x = predictive(inputs, posterior, draws=draws, seed=seed)
     years, arrivals = run.yearly("arrivals")
     total = arrivals.sum(axis=1)  # (K, Y)
@@ -271,7 +311,7 @@ def report_fit(
         if r.women_observed is not None and SHARE_FROM <= r.year <= score_years[1]
     ]
     gap, gap_year = max(gaps) if gaps else (float("nan"), 0)
-    return FitReport(
+    report = FitReport(
         tuple(rows),
         posterior,
         mape,
@@ -281,7 +321,135 @@ def report_fit(
         score_years,
         _stock_rows(inputs, run),
         _stock_by_year(run),
+        route_shares=route_shares(inputs, run),
+        monthly_arrivals=monthly_arrivals(run),
+        years_in_china=years_in_china(run),
     )
+    if atlas is None:
+        return report
+    return _with_origins_and_validation(report, atlas, inputs, run)
+
+
+def _with_origins_and_validation(
+    report: FitReport, atlas: Atlas, inputs: FlowInputs, run: FlowRun
+) -> FitReport:
+    """Arrivals by province (track O's mechanism over the model's years in China) and the
+    validation table: published figures beside the model's, never fitted."""
+    from nkescape.flows import origins, validation
+
+    assert run.stay_hist is not None and run.stay_years is not None
+    months = [dt.date(int(m) // 12, int(m) % 12 + 1, 1) for m in inputs.months]
+    dep, names = origins.departure_shares(atlas, months)
+    shares = origins.origin_shares(
+        dep, months, run.stay_hist, run.stay_years.tolist(), weights=run.departures.sum(axis=1)
+    )
+    with_origins = dataclasses.replace(
+        report,
+        origin_shares=origins.origin_summary(
+            shares, run.stay_years.tolist(), names, interval=LEVEL
+        ),
+    )
+    rows = validation.validation_rows(with_origins.to_json())
+    return dataclasses.replace(
+        with_origins,
+        validation=[dataclasses.asdict(r) for r in rows],
+        validation_markdown=validation.markdown(rows),
+    )
+
+
+def years_in_china(run: FlowRun) -> dict[str, Any]:
+    """Each year's arrivals from China by the years they had spent there: mean, median and the
+    share at five years or more (a run with detail)."""
+    if run.stay_hist is None or run.stay_years is None:
+        raise ValueError("years in China need a run with detail (run_flows(..., detail=True))")
+    hist = run.stay_hist  # (K, Y, A)
+    a = np.arange(hist.shape[2])
+    total = hist.sum(axis=2)
+    out = []
+    for j, y in enumerate(run.stay_years.tolist()):
+        if not (total[:, j] > 0).all():
+            continue  # a year nobody arrives from China in some draw: no distribution
+        w = hist[:, j, :] / total[:, j, None]
+        cum = np.cumsum(w, axis=1)
+        out.append(
+            {
+                "year": y,
+                "arrivals_from_china": _band(total[:, j], 1),
+                "mean": _band((w * a).sum(axis=1), 2),
+                "median": _band(np.argmax(cum >= 0.5, axis=1).astype(np.float64), 1),
+                "share_5_plus": _band(w[:, 5:].sum(axis=1)),
+            }
+        )
+    return {
+        "interval": LEVEL,
+        "counting": "calendar years between crossing into China and arrival",
+        "top_bin": int(hist.shape[2] - 1),
+        "years": out,
+    }
+
+
+def _band(values: NDArray[np.float64], digits: int = 4) -> dict[str, float]:
+    """Median and central 90% interval over the draws (axis 0)."""
+    lo, mid, hi = np.quantile(values, [(1 - LEVEL) / 2, 0.5, (1 + LEVEL) / 2], axis=0)
+    return {
+        "median": round(float(mid), digits),
+        "low": round(float(lo), digits),
+        "high": round(float(hi), digits),
+    }
+
+
+def route_shares(inputs: FlowInputs, run: FlowRun) -> dict[str, Any]:
+    """Each year's arrivals by the route they came by: where they first reached safety (a run
+    with detail)."""
+    if run.route_arrivals is None:
+        raise ValueError("route shares need a run with detail (run_flows(..., detail=True))")
+    years = run.months // 12
+    through = set(inputs.transit.routes) | {r for r in inputs.moved_route if r}
+    out = []
+    for y in np.unique(years).tolist():
+        by_route = run.route_arrivals[:, :, years == y].sum(axis=2)  # (K, R)
+        total = by_route.sum(axis=1)
+        share = by_route / np.maximum(total, 1e-9)[:, None]
+        out.append(
+            {
+                "year": y,
+                "arrivals": _band(total, 1),
+                "shares": {r: _band(share[:, j]) for j, r in enumerate(run.routes)},
+            }
+        )
+    return {
+        "interval": LEVEL,
+        "routes": [
+            {"id": r, "name": ROUTE_NAMES.get(r, r), "through_china": r in through}
+            for r in run.routes
+        ],
+        "years": out,
+    }
+
+
+def monthly_arrivals(run: FlowRun, span: tuple[int, int] = SEASON_YEARS) -> dict[str, Any]:
+    """The average year: each calendar month's share of its year's arrivals, averaged over the
+    years of ``span``, and the mean arrivals of that month."""
+    total = run.arrivals.sum(axis=1)  # (K, T)
+    years, months = run.months // 12, run.months % 12
+    wanted = [y for y in range(span[0], span[1] + 1) if (years == y).sum() == 12]
+    if not wanted:
+        raise ValueError(f"the run holds no whole year in {span[0]}-{span[1]}")
+    per_year = np.stack([total[:, years == y] for y in wanted], axis=1)  # (K, Y, 12)
+    shares = per_year / np.maximum(per_year.sum(axis=2, keepdims=True), 1e-9)
+    share = shares.mean(axis=1)  # (K, 12)
+    people = per_year.mean(axis=1)
+    quarters = share.reshape(len(share), 4, 3).sum(axis=2)
+    assert (months[years == wanted[0]] == np.arange(12)).all()
+    return {
+        "interval": LEVEL,
+        "span": [wanted[0], wanted[-1]],
+        "months": [
+            {"month": m + 1, "share": _band(share[:, m]), "people": _band(people[:, m], 1)}
+            for m in range(12)
+        ],
+        "quarters": [{"quarter": q + 1, "share": _band(quarters[:, q])} for q in range(4)],
+    }
 
 
 def _stock_by_year(run: FlowRun) -> tuple[StockYear, ...]:

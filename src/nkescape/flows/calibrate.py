@@ -748,12 +748,13 @@ def predictive(
     draws: int = 300,
     seed: int = 0,
 ) -> tuple[FlowRun, NDArray[np.float64]]:
-    """Model runs of up to ``draws`` posterior samples, and their parameter rows."""
+    """Model runs of up to ``draws`` posterior samples (with the reports' detail), and their
+    parameter rows."""
     rng = np.random.default_rng(seed)
     n = len(posterior.samples)
     pick = rng.choice(n, size=min(draws, n), replace=False)
     x = posterior.samples[pick]
-    return run_flows(inputs, x), x
+    return run_flows(inputs, x, detail=True), x
 
 
 def noisy_totals(

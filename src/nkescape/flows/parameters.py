@@ -128,6 +128,11 @@ class Prior:
             return rng.normal(self.a, self.b, n)
         return rng.uniform(self.a, self.b, n)
 
+    def median(self) -> float:
+        """The prior's median in natural units."""
+        mid = self.a if self.shape == "lognormal" else (self.a + self.b) / 2
+        return float(self.to_x(np.array(mid)))
+
     def describe(self) -> str:
         if self.shape == "lognormal":
             p90 = math.exp(self.a + _Z90 * self.b)
@@ -155,13 +160,19 @@ class FlowConfig:
     start_year: int
     arrivals_before_start: float
     hide_at: str
-    onward_channel: str
+    onward_profile: str
     ngo_share: float
     risk_response: float
     event_severity: float
     settle_share: float
     direct_women_share: float
     stock_spread: float
+    budget_median_usd: float
+    direct_routes: dict[str, float]
+    settled_ramp_years: float
+    stay_bins: int
+    departure_season: tuple[float, ...]  # 12 factors, January first, mean 1
+    onward_season: tuple[float, ...]
     priors: tuple[Prior, ...]
     file: str
     stock_estimates: tuple[StockEstimate, ...] = ()
@@ -178,13 +189,19 @@ _SETTINGS = {
     "start_year": int,
     "arrivals_before_start": float,
     "hide_at": str,
-    "onward_channel": str,
+    "onward_profile": str,
     "ngo_share": float,
     "risk_response": float,
     "event_severity": float,
     "settle_share": float,
     "direct_women_share": float,
     "stock_spread": float,
+    "budget_median_usd": float,
+    "direct_routes": dict,
+    "settled_ramp_years": float,
+    "stay_bins": int,
+    "departure_season": dict,
+    "onward_season": dict,
 }
 _SHARES = ("ngo_share", "event_severity", "settle_share", "direct_women_share")
 _PARAMETERS = (
@@ -199,6 +216,7 @@ _PARAMETERS = (
     "pull",
     "price_elasticity",
     "direct_per_year",
+    "budget_spread",
     "dispersion",
     "share_dispersion",
 )
@@ -259,15 +277,64 @@ def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
                     f"must be a share between 0 and 1 (got {settings[key]})",
                 )
             )
-    if "stock_spread" in settings and not settings["stock_spread"] > 0:
+    for key in ("stock_spread", "budget_median_usd", "stay_bins"):
+        if key in settings and not settings[key] > 0:
+            found.append(
+                Problem(
+                    name,
+                    at("settings", key, "value"),
+                    f"settings.{key}.value",
+                    f"must be above 0 (got {settings[key]})",
+                )
+            )
+    if "settled_ramp_years" in settings and not settings["settled_ramp_years"] >= 0:
         found.append(
             Problem(
                 name,
-                at("settings", "stock_spread", "value"),
-                "settings.stock_spread.value",
-                f"must be above 0 (got {settings['stock_spread']})",
+                at("settings", "settled_ramp_years", "value"),
+                "settings.settled_ramp_years.value",
+                f"must be 0 or more (got {settings['settled_ramp_years']})",
             )
         )
+    for key in ("departure_season", "onward_season"):
+        if key not in settings:
+            continue
+        season = {str(m): v for m, v in settings[key].items()}
+        ok = sorted(season, key=str) == sorted(map(str, range(1, 13))) and all(
+            isinstance(v, int | float) and v > 0 for v in season.values()
+        )
+        if not ok:
+            found.append(
+                Problem(
+                    name,
+                    at("settings", key, "value"),
+                    f"settings.{key}.value",
+                    "must give a factor above 0 for each month 1-12",
+                )
+            )
+            continue
+        # Factors are relative: the year's level is the parameters', the season only its shape.
+        mean = sum(season.values()) / 12
+        settings[key] = tuple(float(season[str(m)]) / mean for m in range(1, 13))
+    if "direct_routes" in settings:
+        split = settings["direct_routes"]
+        values = list(split.values())
+        if not values or not all(isinstance(v, int | float) and v >= 0 for v in values):
+            why = "must map route ids to shares (e.g. dmz: 0.2)"
+        elif not math.isclose(sum(values), 1.0, abs_tol=1e-9):
+            why = f"shares must add up to 1 (got {sum(values):g})"
+        else:
+            why = ""
+            settings["direct_routes"] = {str(k): float(v) for k, v in split.items()}
+        if why:
+            found.append(
+                Problem(
+                    name,
+                    at("settings", "direct_routes", "value"),
+                    "settings.direct_routes.value",
+                    why,
+                )
+            )
     for key in spec.settings:
         if key not in _SETTINGS:
             found.append(
@@ -324,15 +391,15 @@ def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
             )
         )
     if (
-        settings.get("onward_channel") is not None
-        and settings["onward_channel"] not in atlas.channels
+        settings.get("onward_profile") is not None
+        and settings["onward_profile"] not in atlas.profiles
     ):
         found.append(
             Problem(
                 name,
-                at("settings", "onward_channel"),
-                "settings.onward_channel.value",
-                f"unknown channel {settings['onward_channel']!r}",
+                at("settings", "onward_profile", "value"),
+                "settings.onward_profile.value",
+                f"unknown profile {settings['onward_profile']!r}",
             )
         )
     priors: list[Prior] = []

@@ -39,6 +39,7 @@ __all__ = [
     "case_rows",
     "cases_markdown",
     "planned_itinerary",
+    "rows_markdown",
     "walk_case",
 ]
 
@@ -97,14 +98,14 @@ def case_days(case: Case) -> tuple[dt.date, ...]:
 
 
 def case_group(case: Case) -> Group:
-    """Who the table plans as travelling together: the case's people as adults.
+    """Who the table plans as travelling together: the case's ``group`` when it gives one, else
+    its people as adults in one party.
 
-    A case of more people than the planner takes in one group (``MAX_GROUP``) gathers many
-    parties (the 2004 airlift, a mass repatriation), so it is planned as one person.
+    Without a ``group``, a case of more people than the planner takes in one party
+    (``MAX_GROUP``) is planned as one person: so many never travel together.
     """
-    party: str | None = getattr(case, "group", None)
-    if party:
-        return Group.parse(party)
+    if case.group:
+        return Group.parse(case.group)
     return Group(women=case.people if case.people <= MAX_GROUP else 1)
 
 
@@ -166,7 +167,7 @@ def walk_case(atlas: Atlas, case: Case) -> Walk:
     when: list[dt.date] = []
     first = 0  # index into days: a hop cannot be taken before the one before it
     # A case may name the leg of each hop (the sources give the mode: a swim, not the walk).
-    named: tuple[str, ...] = tuple(getattr(case, "legs", None) or ())
+    named = case.legs
     for n_hop, (a, b) in enumerate(zip(case.path, case.path[1:], strict=False)):
         hops = _hop_legs(atlas, a, b)
         if named:
@@ -302,7 +303,8 @@ def _lines(rows: Sequence[CaseRow]) -> Iterator[str]:
     for r in rows:
         c = r.case
         planned = r.group.label()
-        people = f"{c.people}" + (f" ({planned})" if r.group.size != c.people else "")
+        shown = c.group is not None or r.group.size != c.people
+        people = f"{c.people}" + (f" ({planned})" if shown else "")
         path = " → ".join(c.path)
         it = r.planned
         planner = "-"
@@ -359,7 +361,10 @@ probability, policy and duration is a sourced range (or a named judgement), and 
 draws from those ranges, so the share already averages over them, but it does not say how far
 the share would move if a range were wrong. `nkescape plan` shows the planner's band for an
 itinerary (`p_reach_safety_range`, every leg at the low and then the high end of its range).
-A case of more than {max_group} people gathers many separate parties and is planned as one person.
+*People (planned as)* is the case's count, and in brackets the party the table plans when the
+case's `group` says who travelled together (the 2004 airlift's 468 came in small groups and are
+planned as one person); without a `group`, its people as adults in one party, or one person for
+a case of more than {max_group}.
 
 """
 
@@ -367,7 +372,12 @@ A case of more than {max_group} people gathers many separate parties and is plan
 def cases_markdown(atlas: Atlas | None = None, *, runs: int = RUNS, seed: int = SEED) -> str:
     """The text of ``docs/cases.md`` for ``atlas`` (the bundled atlas by default)."""
     atlas = atlas or bundled_atlas()
-    rows = case_rows(atlas, runs=runs, seed=seed)
+    return rows_markdown(case_rows(atlas, runs=runs, seed=seed), seed=seed)
+
+
+def rows_markdown(rows: Sequence[CaseRow], *, seed: int = SEED) -> str:
+    """The text of ``docs/cases.md`` for rows already computed (with ``seed``)."""
+    runs = rows[0].runs if rows else RUNS
     head = _HEAD.format(runs=runs, seed=seed, max_group=MAX_GROUP)
     sources = [
         f"- `{r.case.id}`: {r.case.name} ({', '.join(f'`{s}`' for s in r.case.source)})"

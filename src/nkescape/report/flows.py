@@ -11,7 +11,9 @@ from nkescape.flows.analysis import FitReport, ScenarioReport, StockRow
 
 __all__ = [
     "plot_fit",
+    "plot_routes",
     "plot_scenario",
+    "plot_seasons",
     "plot_stock",
     "plot_women",
     "write_fit_report",
@@ -113,6 +115,71 @@ def plot_stock(report: FitReport, path: Path) -> Path:
     return path
 
 
+def plot_routes(report: FitReport, path: Path, first_year: int = 1998) -> Path:
+    """Each year's share of arrivals by where they first reached safety: medians and 90%
+    bands, one line per route."""
+    data = report.route_shares
+    years = [row for row in data["years"] if row["year"] >= first_year]
+    xs = [row["year"] for row in years]
+    fig = Figure(figsize=(10, 5))
+    ax = fig.subplots()
+    colours = ["#1971c2", "#e8590c", "#2b8a3e", "#9c36b5", "#c92a2a", "#f08c00", "#0c8599"]
+    colours += ["#5f3dc4", "#868e96", "#212529", "#d6336c", "#66a80f"]
+    for i, route in enumerate(data["routes"]):
+        rid = route["id"]
+        mid = [100 * row["shares"][rid]["median"] for row in years]
+        if max(mid, default=0) < 1:
+            continue  # under 1% in every year: not drawn, still in fit.json
+        colour = colours[i % len(colours)]
+        lo = [100 * row["shares"][rid]["low"] for row in years]
+        hi = [100 * row["shares"][rid]["high"] for row in years]
+        ax.fill_between(xs, lo, hi, color=colour, alpha=0.15)
+        style = "-" if route["through_china"] else "--"
+        ax.plot(xs, mid, style, color=colour, label=route["name"])
+    ax.set_ylabel("share of the year's arrivals, %")
+    ax.set_ylim(0, 100)
+    ax.set_title("Where arrivals first reached safety (model, median and 90% interval)")
+    ax.legend(frameon=False, fontsize=8, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def plot_seasons(report: FitReport, path: Path) -> Path:
+    """The average year: each calendar month's share of the year's arrivals, median and 90%
+    band, against an even spread."""
+    data = report.monthly_arrivals
+    rows = data["months"]
+    months = [r["month"] for r in rows]
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
+    ax.fill_between(
+        months,
+        [100 * r["share"]["low"] for r in rows],
+        [100 * r["share"]["high"] for r in rows],
+        color="#ffd8a8",
+        label="model, 90% interval",
+    )
+    ax.plot(
+        months,
+        [100 * r["share"]["median"] for r in rows],
+        "o-",
+        color="#e8590c",
+        label="model, median",
+    )
+    ax.axhline(100 / 12, color="#868e96", ls=":", label="an even year")
+    ax.set_xticks(months, ["J", "F", "M", "A", "M", "J", "J", "A", "S", "O", "N", "D"])
+    ax.set_ylabel("share of the year's arrivals, %")
+    lo, hi = data["span"]
+    ax.set_title(f"Arrivals in South Korea by calendar month, average year {lo}-{hi}")
+    ax.legend(frameon=False, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    return path
+
+
 def plot_scenario(report: ScenarioReport, path: Path) -> Path:
     """Baseline against scenario, 90% bands, for arrivals, repatriations and people hiding."""
     fig = Figure(figsize=(12, 3.8))
@@ -160,6 +227,11 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
     fit = plot_fit(report, out / "fit.png")
     women = plot_women(report, out / "women.png")
     stock = plot_stock(report, out / "stock.png")
+    extra = []
+    if report.route_shares:
+        extra.append(plot_routes(report, out / "routes.png"))
+    if report.monthly_arrivals:
+        extra.append(plot_seasons(report, out / "seasons.png"))
     post = report.posterior
     m = post.meta
     lines = [
@@ -218,9 +290,80 @@ def write_fit_report(report: FitReport, out: Path, *, backtest: bool = False) ->
             "",
             *(f"- {stock_line(r)}" for r in report.stock),
         ]
+    lines += _inside_lines(report)
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return [fit, women, stock, md]
+    return [fit, women, stock, *extra, md]
+
+
+def _inside_lines(report: FitReport) -> list[str]:
+    """report.md's sections on what the model says inside the totals: routes, seasons, years
+    in China, and the published figures they are checked against (never fitted)."""
+    lines: list[str] = []
+    data = report.route_shares
+    if data:
+        names = {r["id"]: r["name"] for r in data["routes"]}
+        lines += [
+            "",
+            "## Where arrivals first reached safety (median share, 90% interval)",
+            "",
+            "![routes](routes.png)",
+            "",
+            "| year | " + " | ".join(names.values()) + " |",
+            "| --- | " + " | ".join("---" for _ in names) + " |",
+        ]
+        for row in data["years"]:
+            if row["year"] < 1998:
+                continue
+            cells = [
+                f"{100 * b['median']:.0f}% ({100 * b['low']:.0f}-{100 * b['high']:.0f})"
+                for b in (row["shares"][r] for r in names)
+            ]
+            lines.append(f"| {row['year']} | " + " | ".join(cells) + " |")
+    season = report.monthly_arrivals
+    if season:
+        lo, hi = season["span"]
+        lines += [
+            "",
+            f"## Arrivals by calendar month, average year {lo}-{hi}",
+            "",
+            "![seasons](seasons.png)",
+            "",
+            "| quarter | share of the year's arrivals (90%) |",
+            "| --- | --- |",
+        ]
+        for q in season["quarters"]:
+            b = q["share"]
+            lines.append(
+                f"| Q{q['quarter']} | {100 * b['median']:.1f}% "
+                f"({100 * b['low']:.1f}-{100 * b['high']:.1f}) |"
+            )
+    stay = report.years_in_china
+    if stay:
+        lines += [
+            "",
+            "## Years in China before arriving (calendar years from crossing to arrival)",
+            "",
+            "| year | mean (90%) | median | five years or more |",
+            "| --- | --- | --- | --- |",
+        ]
+        for row in stay["years"]:
+            if row["year"] < 1998:
+                continue
+            m, md, s5 = row["mean"], row["median"], row["share_5_plus"]
+            lines.append(
+                f"| {row['year']} | {m['median']:.1f} ({m['low']:.1f}-{m['high']:.1f}) | "
+                f"{md['median']:.0f} | {100 * s5['median']:.0f}% "
+                f"({100 * s5['low']:.0f}-{100 * s5['high']:.0f}) |"
+            )
+    if report.validation_markdown:
+        lines += [
+            "",
+            "## Published figures beside the model's (validation; none of them is fitted)",
+            "",
+            report.validation_markdown.rstrip("\n"),
+        ]
+    return lines
 
 
 def write_scenario_report(report: ScenarioReport, out: Path) -> list[Path]:

@@ -77,8 +77,6 @@ def parse_avoid(text: str | None) -> tuple[str, ...]:
 # any of them and keeps factors at the atlas's bounds finite (100 ** 100 is about 1e200).
 MAX_GROUP = 100
 
-_GROUP_CODES = {"w": "women", "m": "men", "c": "children", "e": "elderly", "d": "disabled"}
-
 
 @dataclass(frozen=True)
 class Group:
@@ -118,13 +116,17 @@ class Group:
     @classmethod
     def parse(cls, text: str) -> Group:
         """``"2w,1m,1c"``: 2 women, 1 man, 1 child (e: elderly, d: disabled)."""
+        # The party letters are the atlas's, read here as check_year reads its years: a case's
+        # `group` uses the same notation.
+        from nkescape.atlas.schema import GROUP_CODES as _GROUP_CODES
+
         counts: dict[str, int] = {}
         for part in filter(None, (p.strip() for p in text.split(","))):
             match = re.fullmatch(r"(\d{1,9})\s*([a-zA-Z])", part)
             if match is None or match.group(2).lower() not in _GROUP_CODES:
                 raise PlanError(
                     f"group: cannot read {part!r} (write counts and letters such as 2w,1m,1c: "
-                    "w women, m men, c children, e elderly, d disabled)"
+                    f"{', '.join(f'{k} {v}' for k, v in _GROUP_CODES.items())})"
                 )
             name = _GROUP_CODES[match.group(2).lower()]
             counts[name] = counts.get(name, 0) + int(match.group(1))
