@@ -130,7 +130,7 @@ def test_a_broken_stock_estimate_names_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(AtlasError) as err:
         load_config(ATLAS, bad)
     (problem,) = err.value.problems
-    assert "stock_estimates.0" in str(problem) and "low must not be above high" in str(problem)
+    assert "stock_estimates[0]" in str(problem) and "low must not be above high" in str(problem)
     assert text.splitlines()[int(str(problem).split(":")[1]) - 1].strip() == "- year: 2002"
 
 

@@ -102,6 +102,15 @@ def dotted(path: Path) -> str:
     return out
 
 
+def line_of(lines: Lines, path: Path) -> int | None:
+    """The line of ``path`` in a file, or of the nearest enclosing path that has one."""
+    for end in range(len(path), -1, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return line
+    return None
+
+
 def read_yaml(text: str, file: str) -> tuple[Any, Lines, list[Problem]]:
     """Parse ``text``; return the value, the line of each path in it, and the problems found."""
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from nkescape.atlas._yaml import Lines, dotted, read_yaml
+from nkescape.atlas._yaml import Lines, dotted, line_of, read_yaml
 from nkescape.atlas.errors import AtlasError, Problem
 from nkescape.atlas.model import Atlas, Definition, Override
 from nkescape.atlas.schema import KINDS, SINGULAR
@@ -60,7 +60,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: Mapping[str, Any]) -> str:
+def error_message(err: Mapping[str, Any]) -> str:
     kind = err["type"]
     loc = err["loc"]
     last = loc[-1] if loc else ""
@@ -115,14 +115,6 @@ def _message(err: Mapping[str, Any]) -> str:
     return f"{err['msg']} (got {got})"
 
 
-def _line(lines: Lines, path: tuple[Any, ...]) -> int | None:
-    for end in range(len(path), -1, -1):
-        line = lines.get(path[:end])
-        if line is not None:
-            return line
-    return None
-
-
 def _entries_of(
     value: Any, lines: Lines, file: str, layer: int, reading: _Reading
 ) -> list[Definition]:
@@ -134,7 +126,7 @@ def _entries_of(
         problems.append(
             Problem(
                 file,
-                _line(lines, ()),
+                line_of(lines, ()),
                 "(file)",
                 "expected a mapping of kinds at the top (sources:, places:, legs:, ...)",
             )
@@ -151,7 +143,7 @@ def _entries_of(
             close = difflib.get_close_matches(str(kind), list(KINDS), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(KINDS)}"
             problems.append(
-                Problem(file, _line(lines, (kind,)), str(kind), f"unknown kind ({hint})")
+                Problem(file, line_of(lines, (kind,)), str(kind), f"unknown kind ({hint})")
             )
             reading.lost(KINDS, _ids_in(items))
             continue
@@ -161,7 +153,7 @@ def _entries_of(
             problems.append(
                 Problem(
                     file,
-                    _line(lines, (kind,)),
+                    line_of(lines, (kind,)),
                     kind,
                     f"expected a list of {kind} (write each entry as '- id: ...')",
                 )
@@ -176,7 +168,7 @@ def _entries_of(
                 problems.append(
                     Problem(
                         file,
-                        _line(lines, (kind, i)),
+                        line_of(lines, (kind, i)),
                         label,
                         f"expected a mapping of fields, got {_short(raw)}",
                     )
@@ -193,19 +185,19 @@ def _entries_of(
                     problems.append(
                         Problem(
                             file,
-                            _line(entry_lines, loc) or _line(lines, (kind, i)),
+                            line_of(entry_lines, loc) or line_of(lines, (kind, i)),
                             dotted(loc) or label,
-                            _message(err) + what,
+                            error_message(err) + what,
                         )
                     )
-                unparsed.append(Unparsed(kind, raw, file, _line(lines, (kind, i)), entry_lines))
+                unparsed.append(Unparsed(kind, raw, file, line_of(lines, (kind, i)), entry_lines))
                 continue
             out.append(
                 Definition(
                     kind=kind,
                     entry=entry,
                     file=file,
-                    line=_line(lines, (kind, i)),
+                    line=line_of(lines, (kind, i)),
                     lines=entry_lines,
                     layer=layer,
                 )

@@ -15,17 +15,16 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from nkescape.atlas import Atlas, AtlasError, Place, Problem, geodesic_km
-from nkescape.atlas._yaml import Lines, dotted, read_yaml
-from nkescape.atlas.loader import _line, _message
+from nkescape.flows.datafile import Strict, problem_at, read_spec, unknown_sources
 from nkescape.routing import build_network
-from nkescape.routing.query import DESTINATION, Group, Query
+from nkescape.routing.query import Query
 
 __all__ = [
     "PROVINCES_FILE",
@@ -36,81 +35,23 @@ __all__ = [
     "load_provinces",
     "origin_shares",
     "origin_summary",
-    "read_spec",
-    "unknown_sources",
 ]
 
 PROVINCES_FILE = Path(__file__).parent / "data" / "provinces.yaml"
 
-_Spec = TypeVar("_Spec", bound=BaseModel)
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def read_spec(path: Path, default: Path, model: type[_Spec]) -> tuple[_Spec, Lines, str]:
-    """Parse a flow data file into ``model``; raise AtlasError naming file, line and field.
-
-    Returns the parsed file, the line of every path in it, and the name its problems go under
-    (the bare file name for the bundled file, the path given otherwise).
-    """
-    name = path.name if path == default else str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AtlasError([Problem(name, None, "file", f"cannot read it ({exc.strerror})")]) from exc
-    data, lines, problems = read_yaml(text, name)
-    if problems:
-        raise AtlasError(problems)
-    try:
-        spec = model.model_validate(data)
-    except ValidationError as exc:
-        raise AtlasError(
-            [
-                Problem(name, _line(lines, e["loc"]), dotted(e["loc"]) or "(file)", _say(e))
-                for e in exc.errors()
-            ]
-        ) from exc
-    return spec, lines, name
-
-
-def _say(err: Any) -> str:
-    # The atlas's wording, except its "did you mean" for unknown fields, which names atlas fields.
-    if err["type"] == "extra_forbidden":
-        return f"unknown field {str(err['loc'][-1])!r} (remove it)"
-    return _message(err)
-
-
-def unknown_sources(
-    atlas: Atlas, name: str, lines: Lines, cited: Sequence[tuple[tuple[Any, ...], Sequence[str]]]
-) -> list[Problem]:
-    """A problem for every cited id (at its path in the file) that the atlas has no source for."""
-    return [
-        Problem(
-            name,
-            _line(lines, where),
-            dotted(where),
-            f"unknown source {ref!r} (add it to the atlas's sources)",
-        )
-        for where, refs in cited
-        for ref in refs
-        if ref not in atlas.sources
-    ]
-
-
-class _Setting(_Strict):
+class _Setting(Strict):
     value: Any
     source: tuple[str, ...] = Field(min_length=1)
     note: str
 
 
-class _Settings(_Strict):
+class _Settings(Strict):
     decay_km: _Setting
     crossing_channel: _Setting
 
 
-class _ProvinceSpec(_Strict):
+class _ProvinceSpec(Strict):
     name: str = Field(min_length=1)
     population: int = Field(gt=0)
     capital: str
@@ -130,7 +71,7 @@ class _ProvinceSpec(_Strict):
         return self
 
 
-class _File(_Strict):
+class _File(Strict):
     settings: _Settings
     provinces: tuple[_ProvinceSpec, ...] = Field(min_length=1)
 
@@ -171,7 +112,7 @@ def load_provinces(atlas: Atlas, path: Path | None = None) -> Provinces:
     found: list[Problem] = []
 
     def problem(where: tuple[Any, ...], message: str) -> None:
-        found.append(Problem(name, _line(lines, where), dotted(where), message))
+        found.append(problem_at(name, lines, where, message))
 
     decay = spec.settings.decay_km.value
     if isinstance(decay, bool) or not isinstance(decay, int | float) or not decay > 0:
@@ -295,17 +236,7 @@ def departure_shares(
     origin = atlas.legs[c.leg_ids[int(legs[0])]].from_
     out = np.empty((len(months), len(prov.provinces)))
     for t, day in enumerate(months):
-        query = Query(
-            origin=origin,
-            destination=DESTINATION,
-            date=day,
-            group=Group(),
-            budget=None,
-            profile=None,
-            funding="self",
-            history=True,
-        )
-        net = build_network(atlas, query).network
+        net = build_network(atlas, Query.of_legs(day, origin=origin, history=True)).network
         m = day.month - 1
         is_open = net.open[m, legs]
         # The network's risk is -log(chance of getting through), so this reads the chance back.

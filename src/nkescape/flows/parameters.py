@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from nkescape.atlas import Atlas, AtlasError, Estimate, Problem
-from nkescape.atlas._yaml import read_yaml
+from nkescape.atlas._yaml import line_of
+from nkescape.flows.datafile import Strict, read_spec
 
 __all__ = ["PARAMETERS_FILE", "FlowConfig", "Prior", "StockEstimate", "load_config"]
 
@@ -24,17 +25,13 @@ PARAMETERS_FILE = Path(__file__).parent / "data" / "parameters.yaml"
 _Z90 = 1.2815515655446004  # standard normal 90% quantile
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _Setting(_Strict):
+class _Setting(Strict):
     value: Any
     source: tuple[str, ...] = Field(min_length=1)
     note: str
 
 
-class _PriorSpec(_Strict):
+class _PriorSpec(Strict):
     shape: Literal["uniform", "loguniform", "lognormal"]
     low: float | None = None
     high: float | None = None
@@ -59,7 +56,7 @@ class _PriorSpec(_Strict):
         return self
 
 
-class _ParamSpec(_Strict):
+class _ParamSpec(Strict):
     id: str
     name: str
     unit: str
@@ -68,7 +65,7 @@ class _ParamSpec(_Strict):
     note: str
 
 
-class _StockSpec(_Strict):
+class _StockSpec(Strict):
     year: int
     measure: Literal["people", "women_share"] = "people"
     low: float = Field(gt=0)
@@ -85,7 +82,7 @@ class _StockSpec(_Strict):
         return self
 
 
-class _File(_Strict):
+class _File(Strict):
     settings: dict[str, _Setting]
     stock_estimates: tuple[_StockSpec, ...] = ()
     parameters: tuple[_ParamSpec, ...] = Field(min_length=1)
@@ -225,30 +222,10 @@ _PARAMETERS = (
 def load_config(atlas: Atlas, path: Path | None = None) -> FlowConfig:
     """Read and check the parameters file; raise AtlasError naming file, line and field."""
     path = path or PARAMETERS_FILE
-    name = path.name if path == PARAMETERS_FILE else str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise AtlasError([Problem(name, None, "file", f"cannot read it ({exc.strerror})")]) from exc
-    data, lines, problems = read_yaml(text, name)
-    if problems:
-        raise AtlasError(problems)
+    spec, lines, name = read_spec(path, PARAMETERS_FILE, _File)
 
     def at(*where: Any) -> int | None:
-        for end in range(len(where), -1, -1):
-            if (line := lines.get(tuple(where[:end]))) is not None:
-                return line
-        return None
-
-    try:
-        spec = _File.model_validate(data)
-    except ValidationError as exc:
-        raise AtlasError(
-            [
-                Problem(name, at(*e["loc"]), ".".join(map(str, e["loc"])) or "file", e["msg"])
-                for e in exc.errors()
-            ]
-        ) from exc
+        return line_of(lines, where)
 
     found: list[Problem] = []
     settings: dict[str, Any] = {}

@@ -16,10 +16,9 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from nkescape.atlas import Atlas, AtlasError, Problem, bundled_atlas
-from nkescape.atlas._yaml import dotted
-from nkescape.atlas.loader import _line
+from nkescape.flows.datafile import Strict, problem_at, read_spec, unknown_sources
 from nkescape.flows.observed import load_arrivals
-from nkescape.flows.origins import _Strict, load_provinces, read_spec, unknown_sources
+from nkescape.flows.origins import load_provinces
 
 __all__ = ["VALIDATION_FILE", "Published", "Row", "load_published", "markdown", "validation_rows"]
 
@@ -56,7 +55,7 @@ _STATS: dict[str, str] = {
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-class _FigureSpec(_Strict):
+class _FigureSpec(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
     quantity: Quantity
     years: tuple[int] | tuple[int, int]
@@ -101,7 +100,7 @@ class _FigureSpec(_Strict):
         return self
 
 
-class _File(_Strict):
+class _File(Strict):
     figures: tuple[_FigureSpec, ...] = Field(min_length=1)
 
 
@@ -193,10 +192,10 @@ def load_published(atlas: Atlas | None = None, path: Path | None = None) -> tupl
     for i, f in enumerate(spec.figures):
         if f.id in seen:
             found.append(
-                Problem(
+                problem_at(
                     name,
-                    _line(lines, ("figures", i, "id")),
-                    dotted(("figures", i, "id")),
+                    lines,
+                    ("figures", i, "id"),
                     f"duplicate id {f.id!r} (also entry {seen[f.id]})",
                 )
             )
@@ -205,10 +204,10 @@ def load_published(atlas: Atlas | None = None, path: Path | None = None) -> tupl
             if p not in provinces:
                 where = ("figures", i, "provinces", j)
                 found.append(
-                    Problem(
+                    problem_at(
                         name,
-                        _line(lines, where),
-                        dotted(where),
+                        lines,
+                        where,
                         f"unknown province {p!r} (known: {', '.join(sorted(provinces))})",
                     )
                 )

@@ -165,6 +165,22 @@ class Query:
     # True: every event, as history happened (the flow model); see ``events_in_force``.
     history: bool = False
 
+    @classmethod
+    def of_legs(cls, day: dt.date, *, origin: str = DESTINATION, history: bool = False) -> Query:
+        """A question that asks only what the legs are like on ``day``: one person paying their
+        own way, with no budget or profile. The legs' figures do not depend on the journey's ends
+        (the origin only makes waiting there free, which no leg's figure uses)."""
+        return cls(
+            origin=origin,
+            destination=DESTINATION,
+            date=day,
+            group=Group(),
+            budget=None,
+            profile=None,
+            funding="self",
+            history=history,
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The question, under the names every JSON output of nkescape gives it."""
         return {

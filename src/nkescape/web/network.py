@@ -15,7 +15,7 @@ from typing import Any
 from nkescape.atlas import Atlas, Estimate, Leg
 from nkescape.atlas.geo import leg_identity
 from nkescape.routing.build import build_network, p_sent_back
-from nkescape.routing.query import Group, Query, check_year
+from nkescape.routing.query import Query, check_year
 
 __all__ = ["MONTHS", "network_on"]
 
@@ -60,18 +60,7 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
     """
     check_year(day.year, f"date: {day.isoformat()}")
     c = atlas.compiled
-    # The legs' figures do not depend on the ends of the journey: any place will do for them
-    # (the origin only makes waiting at home free, which no leg's figure uses).
-    somewhere = c.place_ids[0]
-    query = Query(
-        origin=somewhere,
-        destination=somewhere,
-        date=day,
-        group=Group(),
-        budget=None,
-        profile=None,
-        funding="self",
-    )
+    query = Query.of_legs(day)
     built = build_network(atlas, query)
     net = built.network
     m = day.month - 1
