@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from nkescape.atlas import Atlas, bundled_atlas
+from nkescape.cli import app
 from nkescape.routing import plan
 from nkescape.routing.build import build_network
 from nkescape.simulate import simulate
@@ -164,3 +167,12 @@ def test_detention_centres_in_china_hand_people_back_to_the_north(atlas: Atlas) 
         (leg,) = atlas.legs_from(place.id)
         assert atlas.places[leg.to].country == "KP" and leg.operator == "state", place.id
         assert leg.p_intercept.mean == 0
+
+
+def test_the_cli_prints_the_wounded_share(atlas: Atlas, tmp_path: Path) -> None:
+    args = ["simulate", "--from", "panmunjom-north", "--date", "2017-11-13", "--runs", "2000"]
+    result = CliRunner().invoke(app, [*args, "--backend", "numpy", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    jsa = atlas.legs["jsa-run"].p_wounded
+    assert jsa is not None
+    assert f"reached safety wounded: {jsa.mean:.4f} of those who reached safety" in result.output
