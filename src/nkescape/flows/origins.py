@@ -236,7 +236,7 @@ def departure_shares(
     origin = atlas.legs[c.leg_ids[int(legs[0])]].from_
     out = np.empty((len(months), len(prov.provinces)))
     for t, day in enumerate(months):
-        net = build_network(atlas, Query.of_legs(day, origin=origin, history=True)).network
+        net = build_network(atlas, Query.of_legs(day, origin, history=True)).network
         m = day.month - 1
         is_open = net.open[m, legs]
         # The network's risk is -log(chance of getting through), so this reads the chance back.

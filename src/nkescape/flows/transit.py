@@ -172,7 +172,7 @@ def _crossing(atlas: Atlas, day: dt.date) -> tuple[float, bool]:
         if atlas.places[atlas.legs[leg_id].from_].country == "KP"
         and atlas.places[atlas.legs[leg_id].to].country == "CN"
     ]
-    built = build_network(atlas, Query.of_legs(day, origin="hyesan", history=True))
+    built = build_network(atlas, Query.of_legs(day, "hyesan", history=True))
     m = day.month - 1
     open_ = [j for j in crossing if built.network.open[m, j]]
     if not open_:

@@ -166,13 +166,14 @@ class Query:
     history: bool = False
 
     @classmethod
-    def of_legs(cls, day: dt.date, *, origin: str = DESTINATION, history: bool = False) -> Query:
+    def of_legs(cls, day: dt.date, place: str, *, history: bool = False) -> Query:
         """A question that asks only what the legs are like on ``day``: one person paying their
-        own way, with no budget or profile. The legs' figures do not depend on the journey's ends
-        (the origin only makes waiting there free, which no leg's figure uses)."""
+        own way, with no budget or profile, from ``place`` to itself. The legs' figures do not
+        depend on the journey's ends (the origin only makes waiting there free, which no leg's
+        figure uses), so any place of the atlas will do."""
         return cls(
-            origin=origin,
-            destination=DESTINATION,
+            origin=place,
+            destination=place,
             date=day,
             group=Group(),
             budget=None,

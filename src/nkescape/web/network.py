@@ -60,7 +60,7 @@ def network_on(atlas: Atlas, day: dt.date) -> dict[str, Any]:
     """
     check_year(day.year, f"date: {day.isoformat()}")
     c = atlas.compiled
-    query = Query.of_legs(day)
+    query = Query.of_legs(day, c.place_ids[0])
     built = build_network(atlas, query)
     net = built.network
     m = day.month - 1
