@@ -586,7 +586,8 @@ def test_fit_cli_never_lands_on_an_earlier_fit(
     (earlier / "posterior.json").write_text("earlier")
     refused = runner.invoke(app, ["flows", "fit", "--out", str(earlier)])
     assert refused.exit_code == 1 and "--force" in refused.stderr
-    small = ["--chains", "2", "--steps", "6", "--walkers", "28", "--generations", "2"]
+    walkers = str(2 * len(CONFIG.priors))  # the fewest a fit takes: two per parameter
+    small = ["--chains", "2", "--steps", "6", "--walkers", walkers, "--generations", "2"]
     result = runner.invoke(app, ["flows", "fit", *small, "--scheduler", "sync"])
     assert result.exit_code == 0, result.output
     assert (earlier / "posterior.json").read_text() == "earlier"

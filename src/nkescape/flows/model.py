@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from nkescape.atlas import Atlas, EventEffect
 from nkescape.flows.defaults import SCENARIO_KEYS, TRANSIT_RUNS, check_scenario
 from nkescape.flows.parameters import FlowConfig
-from nkescape.flows.transit import Transit, transit_tables
+from nkescape.flows.transit import Transit, river_crossings, transit_tables
 from nkescape.routing import p_sent_back
 
 __all__ = ["SCENARIO_KEYS", "FlowInputs", "FlowRun", "flow_inputs", "route_choice", "run_flows"]
@@ -200,11 +200,7 @@ def flow_inputs(
     if transit.n_months < n or transit.start_year != start:
         raise ValueError("the transit tables do not cover the model's months")
     days = [dt.date(start + i // 12, i % 12 + 1, 1) for i in range(n)]
-    crossing = {
-        leg.id
-        for leg in atlas.legs.values()
-        if atlas.places[leg.from_].country == "KP" and atlas.places[leg.to].country == "CN"
-    }
+    crossing = {atlas.compiled.leg_ids[j] for j in river_crossings(atlas)}
     onward = transit.legs_used
     out_a, out_r, out_ids = _factor_table(atlas, days, "outflow_factor", crossing, {"KP"})
     event_param = {p.event: p.id for p in config.priors if p.event is not None}

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from nkescape.atlas import Atlas, AtlasError, Place, Problem, geodesic_km
 from nkescape.flows.datafile import Strict, problem_at, read_spec, unknown_sources
+from nkescape.flows.transit import river_crossings
 from nkescape.routing import build_network
 from nkescape.routing.query import Query
 
@@ -188,14 +189,8 @@ def load_provinces(atlas: Atlas, path: Path | None = None) -> Provinces:
 def crossing_legs(atlas: Atlas, channel: str) -> tuple[int, ...]:
     """Indices (in ``atlas.compiled``) of the legs from North Korea into China that are entry
     legs of ``channel``."""
-    c = atlas.compiled
-    return tuple(
-        j
-        for j, leg_id in enumerate(c.leg_ids)
-        if atlas.places[atlas.legs[leg_id].from_].country == "KP"
-        and atlas.places[atlas.legs[leg_id].to].country == "CN"
-        and channel in atlas.entry_channels(leg_id)
-    )
+    ids = atlas.compiled.leg_ids
+    return tuple(j for j in river_crossings(atlas) if channel in atlas.entry_channels(ids[j]))
 
 
 def departure_shares(

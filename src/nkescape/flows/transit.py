@@ -34,7 +34,14 @@ from nkescape.routing.query import DESTINATION, Group, Query
 from nkescape.simulate import Summary, simulate
 from nkescape.simulate.kernel import OUTCOMES
 
-__all__ = ["OUTCOME_KEYS", "Transit", "month_index", "route_group", "transit_tables"]
+__all__ = [
+    "OUTCOME_KEYS",
+    "Transit",
+    "month_index",
+    "river_crossings",
+    "route_group",
+    "transit_tables",
+]
 
 _DAYS_PER_MONTH = 365.25 / 12
 _O = {name: i for i, name in enumerate(OUTCOMES)}
@@ -164,14 +171,21 @@ def _signature(atlas: Atlas, day: dt.date) -> tuple[object, ...]:
     return (day.month, c.usable(year, day.month).tobytes(), policies, safe, events)
 
 
-def _crossing(atlas: Atlas, day: dt.date) -> tuple[float, bool]:
-    """Mean chance of being stopped and sent back over the crossing legs open in ``day``'s month."""
-    crossing = [
+def river_crossings(atlas: Atlas) -> tuple[int, ...]:
+    """Indices (in ``atlas.compiled``) of the legs from North Korea into China: the crossings
+    that departures, their events and their provinces are read from."""
+    c = atlas.compiled
+    return tuple(
         j
-        for j, leg_id in enumerate(atlas.compiled.leg_ids)
+        for j, leg_id in enumerate(c.leg_ids)
         if atlas.places[atlas.legs[leg_id].from_].country == "KP"
         and atlas.places[atlas.legs[leg_id].to].country == "CN"
-    ]
+    )
+
+
+def _crossing(atlas: Atlas, day: dt.date) -> tuple[float, bool]:
+    """Mean chance of being stopped and sent back over the crossing legs open in ``day``'s month."""
+    crossing = river_crossings(atlas)
     built = build_network(atlas, Query.of_legs(day, "hyesan", history=True))
     m = day.month - 1
     open_ = [j for j in crossing if built.network.open[m, j]]
