@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from nkescape.atlas import bundled_atlas
+from nkescape.backends import numba_available
 from nkescape.routing import (
     Label,
     Network,
@@ -37,7 +38,6 @@ from nkescape.routing import (
     random_network,
 )
 from nkescape.routing.query import Group, Query
-from nkescape.routing.search import _numba_available
 
 T = TypeVar("T")
 
@@ -139,7 +139,7 @@ def target_of(net: Network) -> tuple[int, int]:
 
 
 def synthetic(sizes: list[int], epsilons: list[float], share: float, limit: int) -> None:
-    backend = "numba" if _numba_available() else "python"
+    backend = "numba" if numba_available() else "numpy"
     print(
         f"synthetic networks: 4 legs out of each place, {share:.0%} seasonal legs (as in the "
         f"bundled atlas); backend {backend}"
@@ -165,13 +165,13 @@ def synthetic(sizes: list[int], epsilons: list[float], share: float, limit: int)
             )
             if backend == "numba":
                 ref, t_ref = limited(
-                    limit, pareto_search, net, src, dst, epsilon=eps, backend="python"
+                    limit, pareto_search, net, src, dst, epsilon=eps, backend="numpy"
                 )
                 if ref is None:
-                    line += f"; python search > {limit} s"
+                    line += f"; numpy search > {limit} s"
                 else:
-                    assert vectors(ref) == vectors(result), "numba and python disagree"
-                    line += f"; python search {t_ref:.3f} s ({t_ref / elapsed:.0f}x)"
+                    assert vectors(ref) == vectors(result), "numba and numpy disagree"
+                    line += f"; numpy search {t_ref:.3f} s ({t_ref / elapsed:.0f}x)"
             if n <= 12:
                 # Enumeration needs a bound on waiting; both sides get the same one.
                 capped, t_cap = limited(

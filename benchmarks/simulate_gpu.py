@@ -40,11 +40,16 @@ def main() -> None:
     legs = len(route.legs)
     n = 2_000_000
     runs = {}
-    for device in ("jax-cpu", "gpu", "cpu"):
+    engines = {
+        "jax-cpu": {"backend": "jax", "device": "cpu"},
+        "gpu": {"backend": "jax", "device": "gpu"},
+        "cpu": {"backend": "numpy", "device": "cpu"},
+    }
+    for name, engine in engines.items():
         start = time.perf_counter()
-        runs[device] = simulate(atlas, route, query=result.query, runs=n, seed=1, device=device)
+        runs[name] = simulate(atlas, route, query=result.query, runs=n, seed=1, **engine)
         print(
-            f"{device:8}: {n:,} journeys in {time.perf_counter() - start:.2f} s "
+            f"{name:8}: {n:,} journeys in {time.perf_counter() - start:.2f} s "
             f"(first call includes compilation)"
         )
     a, b = runs["jax-cpu"].outcomes, runs["gpu"].outcomes

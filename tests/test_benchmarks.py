@@ -43,7 +43,10 @@ def test_simulate_benchmark_smoke(
     monkeypatch.setattr(sys, "argv", ["simulate.py", "--quick"])
     load("simulate").main()
     out = capsys.readouterr().out
-    assert "reference loop" in out and "x the reference" in out and "peak resident" in out
+    assert "ceiling:" in out and "reference loop" in out and "x the ceiling" in out
+    assert "the same seed gave the same counts" in out and "peak resident" in out
+    if importlib.util.find_spec("numba") is not None:
+        assert "bound: the numba kernel's draws alone" in out
 
 
 @pytest.mark.slow

@@ -179,7 +179,10 @@ def test_the_top_level_help_imports_no_subcommand() -> None:
         ["plna"],
         ["atlas", "shw"],
         ["simulate", "--device", "tpu"],
+        ["simulate", "--device", "auto"],
         ["simulate", "--backend", "fortran"],
+        ["simulate", "--backend", "python"],
+        ["simulate", "--scheduler", "localhost:8786"],
         ["simulate", "--runs", "many"],
     ],
 )
@@ -383,13 +386,36 @@ def test_run_folder_rules(tmp_path: Path) -> None:
     assert getattr(caught.value, "exit_code", None) == 1
 
 
-def test_simulate_warnings_go_to_stderr(tmp_path: Path) -> None:
-    pytest.importorskip("jax")
-    import jax
+def test_simulate_warnings_go_to_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import warnings
 
-    if any(d.platform == "gpu" for d in jax.devices()):
-        pytest.skip("a GPU is present: --device auto does not fall back")
-    result = runner.invoke(app, [*SIM, "--device", "auto", "--json", "--out", str(tmp_path)])
+    import nkescape.simulate as sim
+
+    real = sim.simulate
+
+    def warning_simulate(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn("a warning from the library", stacklevel=2)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sim, "simulate", warning_simulate)
+    result = runner.invoke(app, [*SIM, "--json", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     json.loads(result.stdout)
-    assert "nkescape: warning:" in result.stderr
+    assert "nkescape: warning: a warning from the library" in result.stderr
+
+
+def test_simulate_on_a_gpu_that_is_not_there_is_one_line_not_the_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("nkescape.backends.gpu_visible", lambda: False)
+    result = runner.invoke(app, [*SIM, "--device", "gpu", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert lines(result.stderr) == [
+        "nkescape: no GPU visible to JAX (install a CUDA build of jax, check the driver with "
+        "nvidia-smi, or use device cpu)"
+    ]
+    assert not (tmp_path / "o").exists()
+    refused = runner.invoke(app, [*SIM, "--device", "gpu", "--backend", "numba"])
+    assert refused.exit_code == 1
+    assert "the numba kernel runs on the CPU" in refused.stderr

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nkescape.backends import BackendError
 from nkescape.routing import Label, brute_force_pareto, pareto_search, random_network
 from nkescape.routing.search import WAIT, pareto_filter
 
@@ -110,15 +111,30 @@ def test_numba_kernel_gives_the_python_search_answers() -> None:
         n = 3 + seed % 8
         net = random_network(n, seed, degree=3, seasonal=0.33 if seed % 2 else 0.0)
         for eps in (0.0, 0.05):
-            ref = pareto_search(net, 0, n - 1, epsilon=eps, max_days=200, backend="python")
+            ref = pareto_search(net, 0, n - 1, epsilon=eps, max_days=200, backend="numpy")
             got = pareto_search(net, 0, n - 1, epsilon=eps, max_days=200, backend="numba")
             assert vectors(got) == vectors(ref)
             assert [a.moves() for a in got] == [a.moves() for a in ref]
 
 
 def test_unknown_backend_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown backend"):
+    with pytest.raises(BackendError, match="unknown backend 'gpu'"):
         pareto_search(random_network(4, 0), 0, 3, backend="gpu")
+    # The old name of the plain-Python search is refused with the new one.
+    with pytest.raises(BackendError, match=r"unknown backend 'python'.*use backend='numpy'"):
+        pareto_search(random_network(4, 0), 0, 3, backend="python")
+    with pytest.raises(BackendError, match="the planner has no JAX kernel"):
+        pareto_search(random_network(4, 0), 0, 3, backend="jax")
+
+
+def test_an_explicit_numba_backend_without_numba_is_an_error_not_python(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("nkescape.backends.installed", lambda package: package != "numba")
+    with pytest.raises(BackendError, match=r"pip install 'nkescape\[fast\]'"):
+        pareto_search(random_network(4, 0), 0, 3, backend="numba")
+    # auto picks the plain-Python search then, and answers.
+    assert pareto_search(random_network(4, 0), 0, 3, backend="auto") is not None
 
 
 @settings(max_examples=150, deadline=None)
@@ -131,3 +147,35 @@ def test_required_legs_match_brute_force(seed: int, n: int) -> None:
     want = brute_force_pareto(net, 0, n - 1, required=required)
     assert vectors(got) == vectors(want)
     assert all(any(m[1] == seed % net.n_legs for m in a.moves()) for a in got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 8))
+def test_numba_backend_honours_required_legs(seed: int, n: int) -> None:
+    # An explicit numba search is never replaced by the Python one: it searches two copies of
+    # the network (before and after a required leg) and must give the same itineraries.
+    pytest.importorskip("numba")
+    net = random_network(n, seed, degree=3)
+    required = np.zeros(net.n_legs, dtype=np.bool_)
+    required[seed % net.n_legs] = True
+    got = pareto_search(net, 0, n - 1, required=required, backend="numba")
+    want = brute_force_pareto(net, 0, n - 1, required=required)
+    assert vectors(got) == vectors(want)
+    assert all(a.hit and any(m[1] == seed % net.n_legs for m in a.moves()) for a in got)
+
+
+def test_numba_and_python_agree_on_required_legs_with_seasons() -> None:
+    pytest.importorskip("numba")
+    for seed in range(80):
+        n = 4 + seed % 12
+        net = random_network(n, seed, degree=3, seasonal=0.33)
+        required = np.random.default_rng(seed).random(net.n_legs) < 0.15
+        for eps in (0.0, 0.05):
+            ref, got = (
+                pareto_search(
+                    net, 0, n - 1, epsilon=eps, max_days=300, required=required, backend=backend
+                )
+                for backend in ("numpy", "numba")
+            )
+            assert vectors(got) == vectors(ref), (seed, eps)
+            assert [a.moves() for a in got] == [a.moves() for a in ref]

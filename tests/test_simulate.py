@@ -292,8 +292,8 @@ def test_jax_kernel_agrees_with_numpy_and_masks_its_last_chunk(atlas: Atlas) -> 
     ref = simulate(atlas, it, query=query(), runs=n, seed=9, device="cpu")
     # Chunks of 70,000: the last, shorter one is run at the compiled size and masked. One chunk
     # size only, because each size is a fresh XLA compile (most of this test's time).
-    one = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
-    again = simulate(atlas, it, query=query(), runs=n, seed=9, device="jax-cpu", chunk=70_000)
+    one = simulate(atlas, it, query=query(), runs=n, seed=9, backend="jax", chunk=70_000)
+    again = simulate(atlas, it, query=query(), runs=n, seed=9, backend="jax", chunk=70_000)
     assert one.to_json() == again.to_json()  # one seed, one answer
     for a, b in (
         (one.p_reach_destination, ref.p_reach_destination),
@@ -305,30 +305,33 @@ def test_jax_kernel_agrees_with_numpy_and_masks_its_last_chunk(atlas: Atlas) -> 
     assert one.days_destination.sum() == one.outcomes[0]
 
 
-def test_auto_device_falls_back_to_the_cpu_with_a_warning(atlas: Atlas) -> None:
+def test_old_device_names_are_refused_with_the_new_ones(atlas: Atlas) -> None:
+    # Nothing falls back from a GPU any more, and the JAX kernel on the CPU is a backend.
     it = overland(atlas)
-    jax = pytest.importorskip("jax")
-    if jax.devices()[0].platform == "gpu":
-        pytest.skip("a GPU is visible")
-    with pytest.warns(UserWarning, match="no GPU"):
-        auto = simulate(atlas, it, query=query(), runs=5_000, seed=1, device="auto")
-    cpu = simulate(atlas, it, query=query(), runs=5_000, seed=1, device="cpu")
-    assert auto.to_json() == cpu.to_json()
+    with pytest.raises(SimulationError, match=r"unknown device 'auto'.*device='cpu' or 'gpu'"):
+        simulate(atlas, it, query=query(), runs=10, seed=1, device="auto")
+    with pytest.raises(SimulationError, match=r"'jax-cpu'.*backend='jax', device='cpu'"):
+        simulate(atlas, it, query=query(), runs=10, seed=1, device="jax-cpu")
 
 
-def test_unknown_or_missing_device_is_an_error(atlas: Atlas) -> None:
+def test_unknown_or_missing_device_is_an_error(
+    atlas: Atlas, monkeypatch: pytest.MonkeyPatch
+) -> None:
     it = overland(atlas)
     with pytest.raises(SimulationError, match="unknown device 'tpu'"):
         simulate(atlas, it, query=query(), runs=10, seed=1, device="tpu")
-    try:
-        import jax
+    from nkescape.backends import gpu_visible
 
-        has_gpu = jax.devices()[0].platform == "gpu"
-    except ImportError:
-        has_gpu = False
-    if not has_gpu:
-        with pytest.raises(SimulationError, match=r"GPU|JAX"):
+    if not gpu_visible():
+        with pytest.raises(SimulationError, match="no GPU visible to JAX"):
             simulate(atlas, it, query=query(), runs=10, seed=1, device="gpu")
+    # The same wherever the tests run: a GPU that JAX does not see is an error, not the CPU.
+    monkeypatch.setattr("nkescape.backends.gpu_visible", lambda: False)
+    for backend in ("auto", "jax"):
+        with pytest.raises(SimulationError, match="no GPU visible to JAX"):
+            simulate(atlas, it, query=query(), runs=10, seed=1, device="gpu", backend=backend)
+    with pytest.raises(SimulationError, match="the numba kernel runs on the CPU"):
+        simulate(atlas, it, query=query(), runs=10, seed=1, device="gpu", backend="numba")
 
 
 def test_cli_parquet_holds_every_journey(tmp_path: Path) -> None:
@@ -412,7 +415,10 @@ def test_cli_adaptive(tmp_path: Path) -> None:
     assert data["p_reach_destination"]["value"] > 0
     assert {row["leg"] for row in data["funnel"]} >= {"changbai-yanji-car"}
     bad = runner.invoke(app, ["simulate", "--from", "hyesan", "--adaptive", "--parquet"])
-    assert bad.exit_code == 1 and "--adaptive runs on the CPU" in bad.output
+    assert bad.exit_code == 1 and "--adaptive runs the NumPy kernel" in bad.output
+    # An explicit kernel it would not use is refused too, not ignored.
+    numba = runner.invoke(app, ["simulate", "--from", "hyesan", "--adaptive", "--backend", "numba"])
+    assert numba.exit_code == 1 and "drop --parquet, --device, --backend" in numba.output
 
 
 # A hand-built two-leg model for captures while hiding. Leg 0 always passes and takes the group
@@ -474,7 +480,7 @@ def hiding_model(never_opens: bool = False) -> JourneyModel:
 KERNELS = [
     pytest.param("cpu", "numpy", "numpy", id="numpy"),
     pytest.param("cpu", "numba", "numba", id="numba"),
-    pytest.param("jax-cpu", "auto", "jax", id="jax-cpu"),
+    pytest.param("cpu", "jax", "jax", id="jax-cpu"),
 ]
 
 

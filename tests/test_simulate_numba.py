@@ -16,7 +16,6 @@ from nkescape.routing import Itinerary, plan
 from nkescape.routing.query import Funding, Query
 from nkescape.simulate import Chunk, JourneyModel, SimulationError, journey_model, simulate
 from nkescape.simulate import kernel as numpy_kernel
-from nkescape.simulate.summary import COST_EDGES, DAY_EDGES, chunk_aggregates
 
 pytest.importorskip("numba")
 from nkescape.simulate import _numba
@@ -149,33 +148,28 @@ def test_inline_sfc64_is_numpys_stream() -> None:
     )
 
 
-def test_compiled_counts_equal_numpys_histograms() -> None:
-    rng = np.random.default_rng(3)
-    n = 50_000
-    n_legs = 4
+def test_inline_normals_are_standard_normal() -> None:
+    """The ziggurat on the inline stream: its draws against the normal law, the body (KS) and
+    both tails beyond the ziggurat's base strip (where its slow path draws), counted against a
+    binomial with the sample's own standard error."""
+    from numba import njit
+    from scipy.stats import kstest, norm
 
-    def values(edges: np.ndarray) -> np.ndarray:
-        # Inside, exactly on edges (the last one too), below, above, and very small.
-        out = np.exp(rng.uniform(np.log(edges[1]) - 2, np.log(edges[-1]) + 1, n))
-        out[::7] = rng.choice(edges, len(out[::7]))
-        out[::11] = -1.0
-        out[::13] = 0.0
-        out[::17] = edges[-1]
+    @njit
+    def draw(state: np.ndarray, n: int) -> np.ndarray:
+        out = np.empty(n)
+        for i in range(n):
+            out[i] = _numba._normal(state)
         return out
 
-    t_safe = values(DAY_EDGES)
-    t_safe[::5] = np.nan
-    chunk = Chunk(
-        status=rng.integers(0, 5, n).astype(np.int8),
-        end_leg=rng.integers(-1, n_legs, n).astype(np.int16),
-        days_to_safety=t_safe,
-        days=values(DAY_EDGES),
-        cost=values(COST_EDGES),
-    )
-    ours, numpys = _numba.chunk_aggregates(chunk, n_legs), chunk_aggregates(chunk, n_legs)
-    assert ours.keys() == numpys.keys()
-    for key in ours:
-        assert np.array_equal(ours[key], numpys[key]), key
+    n = 2_000_000
+    z = draw(np.random.SFC64(np.random.SeedSequence(8)).state["state"]["state"].copy(), n)
+    assert kstest(z, norm.cdf).pvalue > ALPHA
+    for cut in (_numba._ZIG_R, 2.0, 1.0):
+        p = 2 * norm.sf(cut)
+        assert abs(np.mean(np.abs(z) > cut) - p) < Z * math.sqrt(p * (1 - p) / n), cut
+    assert abs(np.mean(z > 0) - 0.5) < Z * math.sqrt(0.25 / n)
+    assert abs(np.mean(z * z) - 1.0) < Z * math.sqrt(2.0 / n)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numba"])

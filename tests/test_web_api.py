@@ -518,7 +518,7 @@ def test_simulate_gives_what_the_cli_prints_with_funnel_and_histograms(
         assert bar["share"] == bar["count"] / runs
     days, cost = result["days"], result["cost"]
     assert len(days["edges"]) == len(days["counts"]) + 1 == len(days["destination_counts"]) + 1
-    assert len(days["counts"]) <= CHART_BARS + 1
+    assert len(days["counts"]) <= CHART_BARS
     assert np.all(np.diff(days["edges"]) > 0) and np.all(np.diff(cost["edges"]) > 0)
     assert sum(days["counts"]) == round(summary["p_reach_safety"]["value"] * runs)
     assert sum(days["destination_counts"]) == round(summary["p_reach_destination"]["value"] * runs)
@@ -544,7 +544,10 @@ def test_adaptive_journeys_run_as_a_job(client: TestClient) -> None:
         ({"runs": 0}, "runs: Input should be greater than or equal to 1"),
         ({"itinerary": 99}, "itinerary: choose 1-"),
         ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
-        ({"backend": "gpu"}, "backend: 'gpu' is not one of 'auto', 'numpy', 'numba'."),
+        ({"backend": "gpu"}, "backend: 'gpu' is not one of 'auto', 'numpy', 'numba', 'jax'."),
+        ({"device": "auto"}, "device: 'auto' is not one of 'cpu', 'gpu'."),
+        ({"device": "gpu", "backend": "numpy"}, "the numpy kernel runs on the CPU: use device cpu"),
+        ({"adaptive": True, "backend": "numba"}, "adaptive: re-planning journeys run the NumPy"),
         ({"from": "hyesna"}, "unknown origin place 'hyesna' (did you mean 'hyesan'?)"),
     ],
 )
@@ -797,8 +800,8 @@ def test_histograms_are_regrouped_keeping_every_count() -> None:
     edges = np.arange(11.0)
     fine = [np.array([0, 0, 1, 2, 3, 0, 4, 0, 0, 0]), np.array([0, 0, 0, 0, 0, 5, 0, 0, 0, 0])]
     new_edges, (a, b) = regroup(fine, edges, bars=2)
-    # The range with counts (bins 2-6) in bars of 2 bins: [2, 4), [4, 6), [6, 7).
-    assert new_edges.tolist() == [2.0, 4.0, 6.0, 8.0]
-    assert a.tolist() == [3, 3, 4] and b.tolist() == [0, 5, 0]
+    # The range with counts (bins 2-6) in at most 2 bars, of 3 bins each: [2, 5), [5, 8).
+    assert new_edges.tolist() == [2.0, 5.0, 8.0]
+    assert a.tolist() == [6, 4] and b.tolist() == [0, 5]
     empty_edges, empty_rows = regroup([np.zeros(10, dtype=np.int64)], edges)
     assert (empty_edges.tolist(), empty_rows.tolist()) == ([], [[]])

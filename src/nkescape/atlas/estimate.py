@@ -29,9 +29,10 @@ from pydantic import (
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 
-# The z-score of the 90th percentile of a standard normal; a property of the normal law, not a
-# tuned constant.
-_Z90 = NormalDist().inv_cdf(0.9)
+# The z-score of the 90th percentile of a standard normal, a property of the normal law, not a
+# tuned constant: the double nearest to it (scipy.special.ndtri(0.9); statistics.NormalDist's
+# inv_cdf is one unit in the last place above; a test checks it).
+Z90 = 1.2815515655446004
 # The band shown with a figure: its estimate's 10th and 90th percentiles (a plan's days range, the
 # map's ranges), narrow enough to read and wide enough to hold most of what the simulator draws.
 BAND = (0.1, 0.9)
@@ -149,7 +150,7 @@ class Estimate(Frozen):
 
     def _lognormal(self) -> tuple[float, float]:
         assert self.median is not None and self.p90 is not None
-        return math.log(self.median), math.log(self.p90 / self.median) / _Z90
+        return lognormal_mu_sigma(self.median, self.p90)
 
     def quantile(self, q: float) -> float:
         """The ``q``-quantile (0 <= q <= 1) of the estimate's distribution."""
@@ -196,6 +197,35 @@ class Estimate(Frozen):
         if self.low is not None:
             return f"{self.low:g}-{self.high:g}{unit}"
         return f"{self.median:g}{unit} (p90 {self.p90:g})"
+
+
+def lognormal_mu_sigma(median: float, p90: float) -> tuple[float, float]:
+    """``(mu, sigma)`` of the lognormal law (of its log) with this median and 90th percentile.
+
+    The one conversion of a ``median``/``p90`` estimate: the atlas's figures, the simulator's
+    draws and the flow model's priors all read it so.
+
+    Examples
+    --------
+    >>> mu, sigma = lognormal_mu_sigma(10.0, 20.0)
+    >>> round(math.exp(mu), 9), round(math.exp(mu + Z90 * sigma), 9)
+    (10.0, 20.0)
+    """
+    return math.log(median), math.log(p90 / median) / Z90
+
+
+def odds(p: NDArray[np.float64] | float) -> NDArray[np.float64]:
+    """The odds ``p / (1 - p)`` of a probability; infinite at 1.
+
+    Examples
+    --------
+    >>> odds(np.array([0.0, 0.2, 0.5, 1.0])).tolist()
+    [0.0, 0.25, 1.0, inf]
+    """
+    q = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: NDArray[np.float64] = np.where(q < 1.0, q / (1.0 - q), np.inf)
+    return out
 
 
 def scale_odds(

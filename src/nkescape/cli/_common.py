@@ -62,6 +62,16 @@ Force = Annotated[
 ]
 
 
+def scheduler_option(value: str | None) -> str | None:
+    """Check a ``--scheduler`` (``nkescape.tasks.check_scheduler``); a bad one is a usage error."""
+    from nkescape.tasks import SchedulerError, check_scheduler
+
+    try:
+        return check_scheduler(value)
+    except SchedulerError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def prog() -> str:
     """The command as the user ran it (``./scripts/nk`` sets it), for messages on what to run."""
     return os.environ.get(PROG_ENV) or Path(sys.argv[0]).name or "nkescape"

@@ -9,7 +9,6 @@ SciPy, emcee, Dask, matplotlib) is imported inside the commands, so that ``--hel
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +28,7 @@ from nkescape.cli._common import (
     note,
     prog,
     run_folder,
+    scheduler_option,
     stderr_console,
     warn,
 )
@@ -60,14 +60,6 @@ OUT = FLOWS_OUT
 POSTERIOR = POSTERIOR_FILE  # what every fit writes: the marker of a folder holding one
 
 
-def _scheduler(value: str | None) -> str | None:
-    if value is None or value == "sync" or re.fullmatch(r"[a-z]+://\S+", value):
-        return value
-    raise typer.BadParameter(
-        f"{value!r} is not a scheduler: give tcp://HOST:PORT, or 'sync' to run here"
-    )
-
-
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same numbers).")]
 Out = Annotated[
     Path | None,
@@ -85,7 +77,7 @@ Scheduler = Annotated[
         "--scheduler",
         help="Dask scheduler tcp://HOST:PORT (default: a local cluster of processes; "
         "'sync' runs in this process).",
-        callback=_scheduler,
+        callback=scheduler_option,
         metavar="ADDRESS",
     ),
 ]

@@ -2,6 +2,8 @@
 
 The plan prints one summary line per itinerary, sized for a 100-column terminal; ``--detail N``
 adds the top N itineraries leg by leg, with what happens to those caught and the sources.
+``--parameters POSTERIOR --draws K`` adds each itinerary's figures across K samples of the flow
+posterior, and runs ``--simulate`` over the same samples (``cli/_posterior.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from nkescape.cli._common import (
     warn,
     with_parameters,
 )
+from nkescape.cli._posterior import Draws, check_draws
 
 # The planner's vocabulary of funding: the CLI's choices are built from it, not written again;
 # dates and avoid lists are read as the dashboard reads them.
@@ -366,7 +369,9 @@ def plan_command(
             metavar="RUNS",
         ),
     ] = 0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for --simulate.", metavar="N")] = 1,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for --simulate and --draws.", metavar="N")
+    ] = 1,
     out_dir: Annotated[
         Path | None,
         typer.Option(
@@ -380,18 +385,21 @@ def plan_command(
     force: Force = False,
     overlay: Overlay = None,
     parameters: Parameters = None,
+    draws: Draws = None,
 ) -> None:
     """Plan the ways out for a person or group: probabilities, days and dollars, explained."""
     from nkescape.routing import plan
 
     if as_json and simulate_runs:
         fail("--json prints the plan only; for a simulation's JSON run `simulate --json`", 2)
+    check_draws(draws, parameters)
     folder = (
         run_folder(out_dir, SIMULATE_OUT, force=force, marker="summary.json")
         if simulate_runs
         else None
     )
-    atlas = with_parameters(load(None, overlay), parameters)
+    base = load(None, overlay)
+    atlas = with_parameters(base, parameters)
     with library_errors():
         result = plan(
             atlas,
@@ -408,6 +416,14 @@ def plan_command(
         )
     for line in result.warnings:
         warn(line)
+    posterior = spread = None
+    if draws is not None and parameters is not None:
+        from nkescape.cli._posterior import read_posterior
+        from nkescape.flows.uncertainty import plan_over_posterior
+
+        posterior = read_posterior(base, parameters)
+        with library_errors():
+            spread = plan_over_posterior(base, posterior, result, draws=draws, seed=seed)
     if geojson is not None:
         try:
             geojson.write_text(json.dumps(result.to_geojson(atlas)) + "\n", encoding="utf-8")
@@ -415,10 +431,31 @@ def plan_command(
             fail(f"cannot write {geojson}: {exc.strerror}")
         announce([geojson], f"{len(result.itineraries)} itineraries")
     if as_json:
-        print(json.dumps(result.to_json(), indent=2, ensure_ascii=False))
+        document = result.to_json()
+        if spread is not None:
+            document["parameter_uncertainty"] = spread.to_json()
+        print(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    _print_plan(console(), atlas, result, detail)
-    if folder is not None:
+    out = console()
+    _print_plan(out, atlas, result, detail)
+    if spread is not None:
+        from nkescape.cli._posterior import print_plan_spread
+
+        print_plan_spread(out, spread)
+    if folder is not None and posterior is not None and draws is not None:
+        from nkescape.cli._posterior import report_posterior_simulation, run_posterior_journeys
+
+        over = run_posterior_journeys(
+            base, posterior, result, 1, draws=draws, runs=simulate_runs, seed=seed
+        )
+        report_posterior_simulation(
+            over,
+            f"Simulation of itinerary 1: {simulate_runs:,} journeys at each of {draws} "
+            f"posterior draws, seed {seed}",
+            folder,
+            as_json=False,
+        )
+    elif folder is not None:
         # Imported here: the simulator and the plots are needed only with --simulate.
         from nkescape.cli.simulate import report_summary, run_journeys
 

@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 # The simulator's vocabularies: the CLI's choices are built from them, not written again.
-from nkescape.backends import BACKENDS, DEVICES
+from nkescape.backends import (
+    BACKEND_HELP,
+    BACKENDS,
+    DEVICE_HELP,
+    DEVICES,
+    BackendError,
+    resolve,
+)
 from nkescape.cli._common import (
     Force,
     Overlay,
@@ -29,10 +36,12 @@ from nkescape.cli._common import (
     library_errors,
     load,
     run_folder,
+    scheduler_option,
     stderr_console,
     warn,
     with_parameters,
 )
+from nkescape.cli._posterior import Draws, check_draws
 from nkescape.cli.plan import (
     SELF_FUNDED,
     SIMULATE_OUT,
@@ -67,6 +76,7 @@ def run_journeys(
     seed: int,
     device: str = "cpu",
     backend: str = "auto",
+    scheduler: str | None = None,
     adaptive: bool = False,
     on_start: Callable[[Summary], None] | None = None,
     on_chunk: Callable[[Chunk], None] | None = None,
@@ -101,6 +111,7 @@ def run_journeys(
                 seed=seed,
                 device=device,
                 backend=backend,
+                scheduler=scheduler,
                 progress=advance,
                 on_start=on_start,
                 on_chunk=on_chunk,
@@ -132,22 +143,21 @@ def simulate_command(
     seed: Annotated[
         int, typer.Option("--seed", help="Random seed (same seed, same numbers).", metavar="N")
     ] = 1,
-    device: Annotated[
-        DeviceChoice,
+    device: Annotated[DeviceChoice, typer.Option("--device", help=DEVICE_HELP)] = ON_CPU,
+    backend: Annotated[BackendChoice, typer.Option("--backend", help=BACKEND_HELP)] = AUTO_BACKEND,
+    scheduler: Annotated[
+        str | None,
         typer.Option(
-            "--device",
-            help="cpu; gpu (the JAX kernel on a GPU); auto (a GPU if JAX sees one, else the CPU "
-            "with a warning); jax-cpu (the JAX kernel on the CPU, to compare).",
+            "--scheduler",
+            help="Run the chunks as Dask tasks: tcp://HOST:PORT (a running scheduler's workers), "
+            "'local' (a cluster of processes here) or 'sync' (here, one by one) [default: threads "
+            "in this process]; the same seed gives the same numbers. CPU kernels, without "
+            "--parquet.",
+            callback=scheduler_option,
+            metavar="ADDRESS",
+            show_default=False,
         ),
-    ] = ON_CPU,
-    backend: Annotated[
-        BackendChoice,
-        typer.Option(
-            "--backend",
-            help="CPU kernel: numpy (the reference), numba (compiled; the `fast` extra), or auto "
-            "(numba when installed).",
-        ),
-    ] = AUTO_BACKEND,
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the JSON summary (the same as summary.json).")
     ] = False,
@@ -167,14 +177,36 @@ def simulate_command(
     ] = False,
     overlay: Overlay = None,
     parameters: Parameters = None,
+    draws: Draws = None,
 ) -> None:
     """Simulate many journeys along a planned itinerary: odds, days and dollars with intervals."""
     from nkescape.routing import plan
 
-    if adaptive and (parquet or device.value != "cpu"):
-        fail("--adaptive runs on the CPU and keeps counts only (drop --parquet and --device)")
+    check_draws(draws, parameters, adaptive=adaptive, parquet=parquet)
+
+    if adaptive and (
+        parquet or device.value != "cpu" or backend.value not in ("auto", "numpy") or scheduler
+    ):
+        fail(
+            "--adaptive runs the NumPy kernel in this process and keeps counts only (drop "
+            "--parquet, --device, --backend and --scheduler)"
+        )
+    if parquet and (device.value == "gpu" or backend.value == "jax"):
+        fail("--parquet needs a CPU kernel (--backend numpy or numba): JAX keeps only counts")
+    if parquet and scheduler is not None:
+        fail(
+            "--parquet needs every journey in this process; Dask workers return counts only "
+            "(drop --scheduler, or --parquet)"
+        )
+    if not adaptive:
+        # Before anything is planned or written: a kernel or device that cannot run here.
+        try:
+            resolve(backend.value, device.value)
+        except BackendError as exc:
+            fail(str(exc))
     folder = run_folder(out_dir, SIMULATE_OUT, force=force, marker="summary.json")
-    atlas = with_parameters(load(None, overlay), parameters)
+    base = load(None, overlay)
+    atlas = with_parameters(base, parameters)
     with library_errors():
         result = plan(
             atlas,
@@ -189,6 +221,25 @@ def simulate_command(
     if not 1 <= itinerary <= len(result.itineraries):
         fail(f"--itinerary: choose 1-{len(result.itineraries)} (the plan has that many)")
     chosen = result.itineraries[itinerary - 1]
+    if draws is not None and parameters is not None:
+        # Imported here: the posterior's draws are needed only with --draws.
+        from nkescape.cli._posterior import simulate_over_draws
+
+        simulate_over_draws(
+            base,
+            parameters,
+            result,
+            itinerary,
+            draws=draws,
+            runs=runs,
+            seed=seed,
+            out_dir=folder,
+            as_json=as_json,
+            device=device.value,
+            backend=backend.value,
+            scheduler=scheduler,
+        )
+        return
     parquet_path = folder / "journeys.parquet"
     writer: Any = None
     if parquet:
@@ -209,6 +260,7 @@ def simulate_command(
             seed=seed,
             device=device.value,
             backend=backend.value,
+            scheduler=scheduler,
             adaptive=adaptive,
             on_start=writer.start if writer is not None else None,
             on_chunk=writer.write if writer is not None else None,

@@ -13,12 +13,9 @@ draws of that normal approximation, are pooled, and ArviZ's R-hat across them is
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +27,11 @@ from numpy.typing import NDArray
 from nkescape.flows.model import FlowInputs, FlowRun, run_flows
 from nkescape.flows.observed import Observed
 from nkescape.flows.parameters import StockEstimate
+
+# The scheduler wrapper is shared with the simulator; run_tasks is re-exported for flows.analysis.
+from nkescape.tasks import TaskRunner
+from nkescape.tasks import Tick as _Tick
+from nkescape.tasks import run_tasks as run_tasks
 
 __all__ = [
     "Posterior",
@@ -215,7 +217,6 @@ class FitProgress:
 # Called on the calling process (the Dask client's thread when the tasks run on Dask).
 ProgressFn = Callable[[FitProgress], None]
 # A task's own report of how far it has got (generations or steps done), picklable for Dask.
-_Tick = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -640,105 +641,6 @@ def _largest(values: NDArray[np.float64], digits: int) -> float | None:
 
 def _smallest(values: NDArray[np.float64]) -> int | None:
     return None if np.isnan(values).all() else round(float(np.nanmin(values)))
-
-
-@dataclass(frozen=True)
-class _DaskTick:
-    """A task's progress report on Dask: an event on the run's topic, which the client relays."""
-
-    topic: str
-    key: int
-
-    def __call__(self, done: int) -> None:
-        from distributed import get_worker
-
-        get_worker().log_event(self.topic, [self.key, done])
-
-
-class TaskRunner:
-    """Runs tasks here (``"sync"``) or on Dask, and relays their progress to ``on_tick``.
-
-    None starts a local cluster of processes (``workers`` of them, up to the cores) for the
-    runner's life; ``"tcp://HOST:PORT"`` connects to a running scheduler. Tasks report with the
-    callable ``tick(key)`` gives them; ``on_tick(key, done)`` runs here (on Dask, on the client's
-    thread).
-    """
-
-    def __init__(
-        self,
-        scheduler: str | None,
-        *,
-        workers: int = 1,
-        on_tick: Callable[[int, int], None] | None = None,
-    ) -> None:
-        self.scheduler = scheduler
-        self.workers = max(1, min(workers, os.cpu_count() or 1))
-        self.on_tick = on_tick
-        self.topic = f"nkescape-flows-{uuid.uuid4().hex}"
-        self._stack = contextlib.ExitStack()
-        self._client: Any = None
-
-    def __enter__(self) -> TaskRunner:
-        if self.scheduler == "sync":
-            return self
-        from dask.distributed import Client, LocalCluster
-
-        with contextlib.ExitStack() as stack:
-            if self.scheduler is None:
-                cluster = stack.enter_context(
-                    LocalCluster(  # type: ignore[no-untyped-call]
-                        n_workers=self.workers,
-                        threads_per_worker=1,
-                        processes=True,
-                        dashboard_address=":0",
-                    )
-                )
-                self._client = stack.enter_context(Client(cluster))  # type: ignore[no-untyped-call]
-            else:
-                self._client = stack.enter_context(
-                    Client(self.scheduler, timeout=10)  # type: ignore[no-untyped-call]
-                )
-            if self.on_tick is not None:
-                on_tick = self.on_tick
-                self._client.subscribe_topic(
-                    self.topic, lambda event: on_tick(int(event[1][0]), int(event[1][1]))
-                )
-            self._stack = stack.pop_all()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
-    def tick(self, key: int) -> _Tick | None:
-        if self.on_tick is None:
-            return None
-        if self._client is None:
-            on_tick = self.on_tick
-            return lambda done: on_tick(key, done)
-        return _DaskTick(self.topic, key)
-
-    def map(
-        self,
-        fn: Callable[..., Any],
-        args: list[tuple[Any, ...]],
-        kwargs: dict[str, Any] | None = None,
-    ) -> list[Any]:
-        """``fn(*a, **kwargs)`` for each ``a``, results in order."""
-        kw = kwargs or {}
-        if self._client is None or len(args) == 0:
-            return [fn(*a, **kw) for a in args]
-        futures = [self._client.submit(fn, *a, **kw, pure=False) for a in args]
-        return list(self._client.gather(futures))
-
-
-def run_tasks(
-    fn: Callable[..., Any], args: list[tuple[Any, ...]], *, scheduler: str | None
-) -> list[Any]:
-    """Run ``fn(*a)`` for each ``a`` on Dask (or here with ``"sync"``), results in order."""
-    if len(args) == 0:
-        return []
-    with TaskRunner(scheduler, workers=len(args)) as runner:
-        return runner.map(fn, args)
 
 
 def predictive(

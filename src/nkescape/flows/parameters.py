@@ -17,12 +17,12 @@ from pydantic import Field, model_validator
 
 from nkescape.atlas import Atlas, AtlasError, Estimate, Problem
 from nkescape.atlas._yaml import line_of
+from nkescape.atlas.estimate import Z90, lognormal_mu_sigma
 from nkescape.flows.datafile import Strict, read_spec
 
 __all__ = ["PARAMETERS_FILE", "FlowConfig", "Prior", "StockEstimate", "load_config"]
 
 PARAMETERS_FILE = Path(__file__).parent / "data" / "parameters.yaml"
-_Z90 = 1.2815515655446004  # standard normal 90% quantile
 
 
 class _Setting(Strict):
@@ -132,7 +132,7 @@ class Prior:
 
     def describe(self) -> str:
         if self.shape == "lognormal":
-            p90 = math.exp(self.a + _Z90 * self.b)
+            p90 = math.exp(self.a + Z90 * self.b)
             return f"lognormal, median {math.exp(self.a):.3g}, p90 {p90:.3g}"
         lo, hi = (math.exp(self.a), math.exp(self.b)) if self.log_scale else (self.a, self.b)
         return f"{self.shape} {lo:.3g} to {hi:.3g}"
@@ -423,8 +423,8 @@ def _prior(atlas: Atlas, p: _ParamSpec) -> Prior:
     }
     if s.shape == "lognormal":
         assert s.median is not None and s.p90 is not None
-        mu = math.log(s.median)
-        return Prior(a=mu, b=(math.log(s.p90) - mu) / _Z90, **common)
+        mu, sigma = lognormal_mu_sigma(s.median, s.p90)
+        return Prior(a=mu, b=sigma, **common)
     assert low is not None and high is not None
     if s.shape == "loguniform":
         if low <= 0:

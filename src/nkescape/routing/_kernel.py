@@ -4,7 +4,7 @@ It follows ``search.pareto_search`` step for step (same order of settling, same 
 so both return the same itineraries; tests check it. Labels live in two flat tables, one of floats
 (days, cost, risk, risk until safety) and one of integers (place, parent, move, waits in a row,
 safe); the labels settled at a place form a linked list through ``nxt``. Importing this module
-needs numba (the ``fast`` extra); ``search`` falls back to plain Python without it.
+needs numba (the ``fast`` extra); ``search`` resolves ``auto`` to NumPy without it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-WAIT = -1
+# The move of a label that waited in place: the search's own constant (a global numba freezes).
+from nkescape.routing.search import WAIT
+
 # Columns of the float table and of the integer table.
 T, COST, RISK, RISK_SAFE = 0, 1, 2, 3
 NODE, PARENT, MOVE, WAITS, SAFE = 0, 1, 2, 3, 4

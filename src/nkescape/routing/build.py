@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Actor, Atlas, CountryPolicy, Estimate, Event, EventEffect, Leg
+from nkescape.atlas.estimate import odds as odds_of
 from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.network import Calendar, Network
 from nkescape.routing.query import PlanError, Query
@@ -108,12 +109,6 @@ def betrayal_rows(actor: Actor, legs: Sequence[Leg]) -> NDArray[np.float64]:
     r = actor.reliability
     row = np.array([r.robbed.mean, r.turned_in.mean, r.sold.mean]) * share
     return np.array([row if h else np.zeros(3) for h in hired], dtype=np.float64).reshape(-1, 3)
-
-
-def _odds(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: NDArray[np.float64] = np.where(p < 1.0, p / (1.0 - p), np.inf)
-    return out
 
 
 def expected_scaled(estimate: Estimate, factor: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -250,7 +245,7 @@ def build_network(atlas: Atlas, query: Query) -> Built:
     # applied to each leg's mean.
     base = np.array([leg.p_intercept.mean for leg in legs])
     inside = (base > 0.0) & (base < 1.0)
-    odds = np.where(inside, _odds(c.p_intercept) / np.where(inside, _odds(base), 1.0), 1.0)
+    odds = np.where(inside, odds_of(c.p_intercept) / np.where(inside, odds_of(base), 1.0), 1.0)
     is_open = np.stack([c.usable(year, m) for m in range(1, 13)])
 
     in_force = events_in_force(atlas, query.date, history=query.history)

@@ -427,7 +427,7 @@ def _non_dominated(found: list[Itinerary]) -> list[Itinerary]:
     ]
 
 
-def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Label]]:
+def _search(atlas: Atlas, query: Query, epsilon: float, backend: str) -> tuple[Built, list[Label]]:
     built = build_network(atlas, query)
     c = atlas.compiled
     required = None
@@ -441,12 +441,13 @@ def _search(atlas: Atlas, query: Query, epsilon: float) -> tuple[Built, list[Lab
         max_days=query.max_days if query.max_days is not None else math.inf,
         budget=query.budget if query.budget is not None else math.inf,
         epsilon=epsilon,
+        backend=backend,
         required=required,
     )
     return built, labels
 
 
-def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
+def _why_none(atlas: Atlas, query: Query, epsilon: float, backend: str) -> str:
     """Which constraint removed the last route: relax each in turn and see what comes back."""
     c = atlas.compiled
     origin = c.place_index[query.origin]
@@ -466,7 +467,7 @@ def _why_none(atlas: Atlas, query: Query, epsilon: float) -> str:
     if query.profile is not None:
         relaxations.append((f"the profile {query.profile!r}", replace(query, profile=None)))
     for what, relaxed in relaxations:
-        _, labels = _search(atlas, relaxed, epsilon)
+        _, labels = _search(atlas, relaxed, epsilon, backend)
         if labels:
             best = min(labels, key=lambda lab: lab.cost)
             extra = ""
@@ -506,6 +507,7 @@ def plan(
     epsilon: float = 0.0,
     today: dt.date | None = None,
     history: bool = False,
+    backend: str = "auto",
 ) -> Plan:
     """Plan the ways from ``origin`` to ``destination`` for a group, departure and budget.
 
@@ -542,12 +544,18 @@ def plan(
     history
         Apply every event as it happened on ``date``, undoing those the legs' figures include
         for dates before them (for the past, as the flow model needs); see ``events_in_force``.
+    backend
+        The search's kernel: ``numpy`` (plain Python), ``numba`` (compiled; the ``fast``
+        extra) or ``auto`` (numba from ``NUMBA_FROM_NODES`` places when installed); both give
+        the same itineraries. See ``nkescape.backends.resolve``.
 
     Raises
     ------
     PlanError
         On bad input, naming the field; or when no route is left, naming the constraint that
         removed the last one.
+    BackendError
+        For a backend that is unknown or cannot run here (with the fix).
 
     Examples
     --------
@@ -585,11 +593,10 @@ def plan(
         history=history,
     )
     query.check(atlas)
-    built, labels = _search(atlas, query, epsilon)
+    built, labels = _search(atlas, query, epsilon, backend)
     if not labels:
-        raise PlanError(
-            f"no route from {origin!r} to {destination!r}: {_why_none(atlas, query, epsilon)}"
-        )
+        why = _why_none(atlas, query, epsilon, backend)
+        raise PlanError(f"no route from {origin!r} to {destination!r}: {why}")
     itineraries = sorted(
         _non_dominated([_explain(atlas, built, lab) for lab in labels]),
         key=lambda it: (-round(it.p_reach_safety, 6), it.days, it.cost_usd),

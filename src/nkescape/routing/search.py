@@ -31,6 +31,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 from scipy.sparse.csgraph import dijkstra
 
+from nkescape.backends import INSTALL, BackendError, resolve
 from nkescape.routing.network import MAX_WAITS, Network
 
 __all__ = ["WAIT", "Label", "LowerBounds", "lower_bounds", "pareto_filter", "pareto_search"]
@@ -155,25 +156,24 @@ def pareto_search(
     criterion: the result is then an epsilon-Pareto set, far smaller on large graphs, in which
     every exact Pareto itinerary has one within that factor. ``epsilon=0`` is exact.
 
-    ``backend`` is ``"python"``, ``"numba"`` (the ``fast`` extra) or ``"auto"``: numba for
-    networks of at least ``NUMBA_FROM_NODES`` places when it is installed. Both give the same
-    itineraries.
+    ``backend`` is ``"numpy"`` (this module's plain-Python search), ``"numba"`` (the compiled
+    kernel; the ``fast`` extra) or ``"auto"``: numba for networks of at least
+    ``NUMBA_FROM_NODES`` places when it is installed (see ``nkescape.backends.resolve``; an
+    explicit choice that cannot run is a ``BackendError``). Both give the same itineraries.
 
     ``required`` (a mask over legs) keeps only itineraries that use at least one of those legs,
     e.g. the entry legs of one channel; a label that has used one is better than one that has
-    not, all else equal. The Python search handles it.
+    not, all else equal. The numba kernel knows nothing of required legs: it searches a network
+    of two copies of every place, before and after a required leg, which gives the same
+    itineraries (see ``_with_required``).
     """
-    if backend not in ("auto", "python", "numba"):
-        raise ValueError(f"unknown backend {backend!r} (auto, python or numba)")
+    engine = resolve(backend, what="planner", small=net.n_nodes < NUMBA_FROM_NODES)
     slack = 1.0 + epsilon
     # The calendar reaches HORIZON_MONTHS ahead; a longer itinerary has no dates, so it is refused.
     max_days = min(max_days, net.calendar.month_starts[-1])
     lb = bounds if bounds is not None else lower_bounds(net, target)
-    if required is None and (
-        backend == "numba"
-        or (backend == "auto" and net.n_nodes >= NUMBA_FROM_NODES and _numba_available())
-    ):
-        return _search_numba(net, source, target, lb, max_days, budget, slack)
+    if engine.backend == "numba":
+        return _search_numba(net, source, target, lb, max_days, budget, slack, required)
     h_t, h_c, h_r = lb.days.tolist(), lb.cost.tolist(), lb.risk.tolist()
     if math.isinf(h_t[source]):
         return []
@@ -311,12 +311,84 @@ def pareto_search(
 NUMBA_FROM_NODES = 2000
 
 
-def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+@dataclass(frozen=True, eq=False)
+class _KernelNet:
+    """The arrays the numba kernel searches, and how its places and legs map back to ``net``'s.
+
+    Without required legs they are ``net``'s own. With them, every place ``v`` has two copies:
+    ``v`` before a required leg has been used and ``v + n`` after. A leg ``j`` out of ``u``
+    joins ``u`` to ``v`` (``v + n`` if ``j`` is required) and ``u + n`` to ``v + n`` as leg
+    ``j + m``; the target is ``target + n``. The kernel's plain dominance then does what the
+    Python search's ``hit`` does (a label that has used a required leg is never beaten by one
+    that has not); the Python search also lets a label that has used one beat one that has not
+    at the same place, which only removes labels sooner. At the target's first copy, as there,
+    a label goes no further.
+    """
+
+    indptr: NDArray[np.int64]
+    out_legs: NDArray[np.int64]
+    leg_to: NDArray[np.int64]
+    days: NDArray[np.float64]
+    cost: NDArray[np.float64]
+    risk: NDArray[np.float64]
+    open: NDArray[np.bool_]
+    safe: NDArray[np.bool_]
+    waits: NDArray[np.bool_]  # places where a label may wait for the next month
+    wait_risk: NDArray[np.float64]
+    wait_cost: NDArray[np.float64]
+    bounds: NDArray[np.float64]  # (3, places): lower bounds of days, cost and risk
+    target: int
+    n_places: int  # of ``net``: a kernel place ``k`` is ``net``'s place ``k % n_places``
+    n_legs: int  # likewise for legs
+
+
+def _kernel_net(
+    net: Network, target: int, lb: LowerBounds, required: NDArray[np.bool_] | None
+) -> _KernelNet:
+    waits = net.seasonal_nodes() & net.wait_ok
+    bounds = np.stack([lb.days, lb.cost, lb.risk])
+    n, m = net.n_nodes, net.n_legs
+    if required is None:
+        return _KernelNet(
+            net.indptr,
+            net.out_legs,
+            net.leg_to,
+            net.days,
+            net.cost,
+            net.risk,
+            net.open,
+            net.safe,
+            waits,
+            net.wait_risk_per_day,
+            net.wait_cost_per_day,
+            bounds,
+            target,
+            n,
+            m,
+        )
+    need = np.asarray(required, dtype=np.bool_)
+    if need.shape != (m,):
+        raise ValueError(f"required must be a mask over the {m} legs (got shape {need.shape})")
+    before_open = net.open & (net.leg_from() != target)[None, :]
+    before_waits = waits.copy()
+    before_waits[target] = False
+    return _KernelNet(
+        np.concatenate([net.indptr, net.indptr[1:] + net.indptr[-1]]),
+        np.concatenate([net.out_legs, net.out_legs + m]),
+        np.concatenate([net.leg_to + n * need, net.leg_to + n]),
+        np.concatenate([net.days, net.days], axis=1),
+        np.concatenate([net.cost, net.cost], axis=1),
+        np.concatenate([net.risk, net.risk], axis=1),
+        np.concatenate([before_open, net.open], axis=1),
+        np.concatenate([net.safe, net.safe]),
+        np.concatenate([before_waits, waits]),
+        np.concatenate([net.wait_risk_per_day, net.wait_risk_per_day]),
+        np.concatenate([net.wait_cost_per_day, net.wait_cost_per_day]),
+        np.concatenate([bounds, bounds], axis=1),
+        target + n,
+        n,
+        m,
+    )
 
 
 def _search_numba(
@@ -327,33 +399,36 @@ def _search_numba(
     max_days: float,
     budget: float,
     slack: float,
+    required: NDArray[np.bool_] | None,
 ) -> list[Label]:
     try:
         from nkescape.routing import _kernel
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("the numba backend needs numba: pip install 'nkescape[fast]'") from exc
+        raise BackendError(
+            f"the numba kernel cannot be imported ({exc}): {INSTALL['numba']}"
+        ) from exc
     if math.isinf(lb.days[source]):
         return []
+    k = _kernel_net(net, target, lb, required)
     capacity = 1 << 16
-    bounds = np.stack([lb.days, lb.cost, lb.risk])
     while True:
         n_found, lf, li, found = _kernel.run(
-            net.indptr,
-            net.out_legs,
-            net.leg_to,
-            net.days,
-            net.cost,
-            net.risk,
-            net.open,
-            net.safe,
-            net.seasonal_nodes() & net.wait_ok,
-            net.wait_risk_per_day,
-            net.wait_cost_per_day,
+            k.indptr,
+            k.out_legs,
+            k.leg_to,
+            k.days,
+            k.cost,
+            k.risk,
+            k.open,
+            k.safe,
+            k.waits,
+            k.wait_risk,
+            k.wait_cost,
             np.asarray(net.calendar.month_starts),
             net.calendar.start.month - 1,
             source,
-            target,
-            bounds,
+            k.target,
+            k.bounds,
             max_days,
             budget,
             slack,
@@ -371,11 +446,22 @@ def _search_numba(
             chain.append(i)
             i = int(li[i, _kernel.PARENT])
         prev = made.get(i) if i != -1 else None
-        for k in reversed(chain):
-            t, cost, risk, risk_safe = (float(x) for x in lf[k])
-            node, _, move, _, safe = (int(x) for x in li[k])
-            prev = Label(node, t, cost, risk, risk_safe, bool(safe), prev, move)
-            made[k] = prev
+        for row in reversed(chain):
+            t, cost, risk, risk_safe = (float(x) for x in lf[row])
+            node, _, move, _, safe = (int(x) for x in li[row])
+            hit = required is None or node >= k.n_places
+            prev = Label(
+                node % k.n_places,
+                t,
+                cost,
+                risk,
+                risk_safe,
+                bool(safe),
+                prev,
+                move if move == WAIT else move % k.n_legs,
+                hit,
+            )
+            made[row] = prev
         assert prev is not None
         return prev
 

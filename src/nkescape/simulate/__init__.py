@@ -6,7 +6,6 @@ import inspect
 import os
 import sys
 import types
-import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -15,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
-from nkescape.backends import BACKENDS, DEVICES
+from nkescape.backends import BACKENDS, DEVICES, INSTALL, BackendError, Engine, resolve
 from nkescape.routing import Itinerary, Plan
 from nkescape.routing.query import Query
 from nkescape.simulate.kernel import OUTCOMES, Chunk, run_chunk
@@ -74,7 +73,8 @@ SeedLike = int | np.random.SeedSequence | np.random.Generator
 
 
 class SimulationError(ValueError):
-    """A simulation that cannot run: no runs, a bad seed, no such device."""
+    """A simulation that cannot run: no runs, a bad seed, a kernel or device that cannot run
+    here, a scheduler that does not answer."""
 
 
 def seed_sequence(seed: SeedLike) -> np.random.SeedSequence:
@@ -164,59 +164,55 @@ def _check_runs(runs: int) -> None:
         )
 
 
-def _jax_device(device: str) -> object | None:
-    """The JAX device to run on, or None to fall back to the NumPy kernel."""
+def _engine(backend: str, device: str) -> Engine:
+    """``nkescape.backends.resolve`` for the simulator, its errors as ``SimulationError``."""
+    try:
+        return resolve(backend, device, what="simulator")
+    except BackendError as exc:
+        raise SimulationError(str(exc)) from None
+
+
+def _jax_device(engine: Engine) -> Any:
+    """The JAX device the engine runs on (``resolve`` has checked that JAX sees one)."""
     try:
         from nkescape.simulate import _jax
     except ImportError as exc:
-        if device == "auto":
-            warnings.warn("JAX is not installed; simulating on the CPU", stacklevel=3)
-            return None
         raise SimulationError(
-            "the GPU kernel needs JAX: pip install 'nkescape[gpu]' (with a CUDA build of jax)"
+            f"the JAX kernel cannot be imported ({exc}): {INSTALL['jax']}"
         ) from exc
-    kind = "cpu" if device == "jax-cpu" else "gpu"
-    found = _jax.devices(kind)
-    if found:
-        chosen: object = found[0]
-        return chosen
-    if device == "auto":
-        warnings.warn("no GPU visible to JAX; simulating on the CPU", stacklevel=3)
-        return None
-    raise SimulationError("no GPU visible to JAX (use --device cpu, or auto to fall back)")
+    found = _jax.devices(engine.device)
+    if not found:
+        raise SimulationError(f"no {engine.device.upper()} visible to JAX (use another --device)")
+    return found[0]
 
 
-def _numba_available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        return False
-    return True
+# A CPU kernel as the drivers call it: ``n`` journeys of the model drawn from a chunk's seed;
+# their per-journey results when asked (else None) and their counts.
+ChunkRun = Callable[
+    [JourneyModel, int, np.random.SeedSequence, bool], tuple[Chunk | None, dict[str, Any]]
+]
 
 
-Kernel = Callable[[JourneyModel, int, np.random.Generator], Chunk]
-Reducer = Callable[[Chunk, int], dict[str, Any]]
+def _numpy_chunk(
+    model: JourneyModel, n: int, seed: np.random.SeedSequence, keep: bool
+) -> tuple[Chunk | None, dict[str, Any]]:
+    done = run_chunk(model, n, np.random.default_rng(seed))
+    return (done if keep else None), chunk_aggregates(done, model.n_legs)
 
 
-def _cpu_kernel(
-    backend: str,
-) -> tuple[Kernel, Reducer, Callable[[np.random.SeedSequence], np.random.Generator], str]:
-    """The chunk kernel, its reducer to counts, the generator each chunk draws from, its name."""
-    if backend == "numba" or (backend == "auto" and _numba_available()):
+def _cpu_kernel(backend: str) -> ChunkRun:
+    """The CPU kernel ``numpy`` or ``numba``."""
+    if backend == "numba":
         try:
             from nkescape.simulate import _numba
         except ImportError as exc:
             raise SimulationError(
-                "the numba kernel needs numba: pip install 'nkescape[fast]'"
+                f"the numba kernel cannot be imported ({exc}): {INSTALL['numba']}"
             ) from exc
-
-        # SFC64 rather than the default PCG64: the kernel draws its normals one at a time from
-        # it, and SFC64 is the cheaper of the two per draw (a few per cent on the whole kernel).
-        def sfc64(seq: np.random.SeedSequence) -> np.random.Generator:
-            return np.random.Generator(np.random.SFC64(seq))
-
-        return _numba.run_chunk, _numba.chunk_aggregates, sfc64, "numba"
-    return run_chunk, chunk_aggregates, np.random.default_rng, "numpy"
+        return _numba.run_seeded
+    if backend != "numpy":
+        raise SimulationError(f"{backend!r} is not a CPU kernel (numpy or numba)")
+    return _numpy_chunk
 
 
 def _jax_key(root: np.random.SeedSequence) -> Any:
@@ -268,7 +264,6 @@ def _simulate_jax(
                 size,
                 n,
                 shapes,
-                model.start.month - 1,
                 model.start_safe,
             )
             summary.add_aggregates(jax.device_get(agg))
@@ -326,6 +321,7 @@ def simulate(
     workers: int | None = None,
     device: str = "cpu",
     backend: str = "auto",
+    scheduler: str | None = None,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[Summary], None] | None = None,
     on_chunk: Callable[[Chunk], None] | None = None,
@@ -347,22 +343,32 @@ def simulate(
     seed
         An int >= 0, a ``numpy.random.SeedSequence`` or a ``numpy.random.Generator`` (see
         :func:`seed_sequence`). Chunk ``i`` draws from the seed's child ``i``, so the same seed,
-        ``chunk`` and kernel give the same numbers on every run, whatever the ``workers``.
+        ``chunk`` and kernel give the same numbers on every run, whatever the ``workers`` or
+        the ``scheduler``.
     query
         The planning question, needed only when ``route`` is not a Plan (``plan.query``).
     chunk
-        Journeys per chunk (default 250,000 on the CPU, 2^24 on a GPU).
+        Journeys per chunk (default 250,000 on the CPU, 2^24 with JAX).
     workers
-        Threads over chunks (default: every core); both CPU kernels release the GIL. The
-        aggregates are integer counts, which add up the same in any order.
+        Threads over chunks (default: every core), or with ``scheduler="local"`` processes;
+        both CPU kernels release the GIL. The aggregates are integer counts, which add up the
+        same in any order.
     device
-        ``cpu`` (a CPU kernel), ``gpu`` (the JAX kernel on a GPU; an error if there is none),
-        ``auto`` (a GPU if JAX sees one, else the CPU with a warning), or ``jax-cpu`` (the JAX
-        kernel on the CPU: the same draws as on a GPU, to compare the two).
+        ``cpu``, or ``gpu``: the JAX kernel on a GPU, an error if JAX sees none (nothing falls
+        back to the CPU).
     backend
-        The CPU kernel: ``numpy`` (the reference), ``numba`` (compiled, one journey at a time,
-        several times faster; the ``fast`` extra), or ``auto``: numba when it is installed.
-        The two agree within sampling error, not draw for draw.
+        The kernel (see ``nkescape.backends.resolve``): ``numpy`` (the reference), ``numba``
+        (compiled, one journey at a time, several times faster; the ``fast`` extra), ``jax``
+        (the ``gpu`` extra; on the CPU it draws what it draws on a GPU, to compare the two), or
+        ``auto``: on the CPU numba when it is installed, else NumPy; on a GPU JAX. An explicit
+        kernel that cannot run is an error, never replaced. Kernels agree within sampling
+        error, not draw for draw.
+    scheduler
+        None (the default) runs the chunks on threads of this process; ``"tcp://HOST:PORT"``
+        runs them as Dask tasks on that scheduler's workers, ``"local"`` on a Dask cluster of
+        ``workers`` processes started here, ``"sync"`` as tasks here one after the other. The
+        same seed gives the same counts on each. CPU kernels only, and counts only (no
+        ``on_chunk``).
     progress
         Called with the number of journeys of each chunk as it is counted; an exception raised
         there stops the run (after the chunks already under way).
@@ -370,8 +376,9 @@ def simulate(
         Called once with the summary, still empty but holding what the run records (kernel,
         device, chunk, question, seed; see ``Summary.metadata``), before the first chunk.
     on_chunk
-        Receives each chunk's per-journey results in chunk order (CPU kernels only: the JAX
-        kernel reduces on the device), e.g. to write them to Parquet as they come.
+        Receives each chunk's per-journey results in chunk order (CPU kernels in this process
+        only: the JAX kernel reduces on the device, Dask workers return counts), e.g. to write
+        them to Parquet as they come.
 
     Returns
     -------
@@ -381,8 +388,9 @@ def simulate(
     Raises
     ------
     SimulationError
-        For runs out of range, a bad seed, an unknown device or backend, an itinerary the plan
-        does not have, or a missing optional dependency (with the install hint).
+        For runs out of range, a bad seed, an unknown or unavailable backend or device (with
+        the fix: the install hint, another device), an itinerary the plan does not have, a bad
+        scheduler or one that does not answer, or per-journey output it cannot give.
 
     Examples
     --------
@@ -400,10 +408,8 @@ def simulate(
     """
     _check_runs(runs)
     root = seed_sequence(seed)
-    if device not in DEVICES:
-        raise SimulationError(f"unknown device {device!r} (one of {', '.join(DEVICES)})")
-    if backend not in BACKENDS:
-        raise SimulationError(f"unknown backend {backend!r} (one of {', '.join(BACKENDS)})")
+    engine = _engine(backend, device)
+    _check_output(engine, scheduler, on_chunk)
     chosen, question, rank = _route(route, itinerary, query)
     model = journey_model(atlas, question, chosen)
     if model.n_legs == 0:
@@ -419,31 +425,34 @@ def simulate(
         if model.p_wounded is None
         else wounded_if_safe(model.p_wounded.tolist(), model.to_safe.tolist(), model.start_safe),
     )
-    if device != "cpu" and on_chunk is not None:
-        raise SimulationError("per-journey output needs --device cpu (the GPU keeps only counts)")
-    if device != "cpu":
-        target = _jax_device(device)
-        if target is not None:
-            return _simulate_jax(
-                model, summary, runs, root, chunk or JAX_CHUNK, target, progress, on_start
-            )
-    kernel, reduce, generator, name = _cpu_kernel(backend)
+    if engine.backend == "jax":
+        return _simulate_jax(
+            model, summary, runs, root, chunk or JAX_CHUNK, _jax_device(engine), progress, on_start
+        )
+    kernel = _cpu_kernel(engine.backend)
     chunk = chunk or CHUNK
-    summary.kernel, summary.chunk = name, chunk
+    summary.kernel, summary.chunk = engine.backend, chunk
     if on_start is not None:
         on_start(summary)
     n_chunks = -(-runs // chunk)
+    if scheduler is not None:
+        from nkescape.simulate.distributed import simulate_on_dask
 
-    def one(i: int) -> tuple[Chunk, dict[str, Any]]:
-        n = min(chunk, runs - i * chunk)
-        done = kernel(model, n, generator(chunk_seed(root, i)))
-        # Reduced here, in the worker, so that counting runs in parallel too.
-        return done, reduce(done, model.n_legs)
+        simulate_on_dask(
+            model, engine.backend, root, runs, chunk, scheduler, workers, summary, progress
+        )
+        return summary
+
+    def one(i: int) -> tuple[Chunk | None, dict[str, Any]]:
+        # Counted here, in the worker, so that counting runs in parallel too.
+        return kernel(model, min(chunk, runs - i * chunk), chunk_seed(root, i), keep)
+
+    keep = on_chunk is not None
 
     n_workers = max(1, min(workers or os.cpu_count() or 1, n_chunks))
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         # At most two chunks per worker in flight, so memory stays bounded for any runs.
-        pending: list[Future[tuple[Chunk, dict[str, Any]]]] = []
+        pending: list[Future[tuple[Chunk | None, dict[str, Any]]]] = []
         try:
             for i in range(n_chunks):
                 pending.append(pool.submit(one, i))
@@ -457,6 +466,34 @@ def simulate(
                 future.cancel()
             raise
     return summary
+
+
+def _check_output(
+    engine: Engine, scheduler: str | None, on_chunk: Callable[[Chunk], None] | None
+) -> None:
+    """Refuse a scheduler or per-journey output the engine cannot give, naming the fix."""
+    if scheduler is not None:
+        from nkescape.tasks import SchedulerError, check_scheduler
+
+        try:
+            check_scheduler(scheduler)
+        except SchedulerError as exc:
+            raise SimulationError(str(exc)) from None
+        if engine.backend == "jax":
+            raise SimulationError(
+                "a scheduler runs the CPU kernels (numpy, numba) as Dask tasks; the JAX kernel "
+                "runs in this process (drop the scheduler, or choose backend numpy or numba)"
+            )
+        if on_chunk is not None:
+            raise SimulationError(
+                "per-journey output (on_chunk, --parquet) needs the journeys in this process; "
+                "Dask workers return counts only (drop the scheduler, or the per-journey output)"
+            )
+    if engine.backend == "jax" and on_chunk is not None:
+        raise SimulationError(
+            "per-journey output (on_chunk, --parquet) needs a CPU kernel (backend numpy or "
+            "numba): the JAX kernel keeps only counts"
+        )
 
 
 def simulate_adaptive(
@@ -573,7 +610,7 @@ def _journey_order(policy: Policy, taken: NDArray[np.int64]) -> NDArray[np.int64
 
 
 def _consume(
-    result: tuple[Chunk, dict[str, Any]],
+    result: tuple[Chunk | None, dict[str, Any]],
     summary: Summary,
     progress: Callable[[int], None] | None,
     on_chunk: Callable[[Chunk], None] | None,
@@ -581,9 +618,10 @@ def _consume(
     done, counts = result
     summary.add_aggregates(counts)
     if on_chunk is not None:
+        assert done is not None, "kept for on_chunk"
         on_chunk(done)
     if progress is not None:
-        progress(len(done.status))
+        progress(int(counts["runs"]))
 
 
 class _SimulatePackage(types.ModuleType):

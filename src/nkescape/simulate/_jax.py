@@ -1,11 +1,12 @@
-"""The journey kernel in JAX: the same model as ``kernel.run_chunk``, for CPU or GPU.
+"""The JAX kernel: the rules of ``step`` on device arrays, for a CPU or a GPU.
 
 One compiled function serves both devices; random numbers come from JAX's counter-based
 generator (a key per chunk, folded with the leg index), so a seed gives the same draws on a CPU
 and a GPU and results agree up to floating-point rounding. Journeys are not compacted as in the
-NumPy kernel (shapes must stay fixed under ``jit``): every leg updates the journeys still under
-way through masks. Aggregates (outcome counts, funnel, histograms) are computed on the device, so
-only a few kilobytes come back per chunk. Needs the ``gpu`` extra (jax).
+NumPy kernel (shapes must stay fixed under ``jit``): every leg applies the rules to all
+journeys and keeps the result for those still under way. Aggregates (outcome counts, funnel,
+histograms) are computed on the device, so only a few kilobytes come back per chunk. Needs the
+``gpu`` extra (jax).
 """
 
 from __future__ import annotations
@@ -17,13 +18,50 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nkescape.simulate.kernel import ACTIVE, DEAD, DESTINATION, HIDING, REPATRIATED, SAFETY
 from nkescape.simulate.model import JourneyModel
-from nkescape.simulate.summary import COST_EDGES, DAY_EDGES
+from nkescape.simulate.step import (
+    ACTIVE,
+    DESTINATION,
+    DRAWS,
+    LOGNORMAL,
+    OUTCOMES,
+    POINT,
+    Ops,
+    Tables,
+    journey_rules,
+)
+from nkescape.simulate.summary import COST_EDGES, DAY_EDGES, bin_index
 
-__all__ = ["devices", "jax_chunk_aggregates", "model_arrays"]
+__all__ = ["devices", "jax_chunk_aggregates", "leg_shapes", "model_arrays", "run_draws"]
 
-N_OUTCOMES = 5
+
+def _index(t: Any, top: int) -> Any:
+    return jnp.clip(t, 0, top).astype(jnp.int32)
+
+
+def _same(f: Any) -> Any:
+    return f
+
+
+def _at(table: Any, k: int, i: Any) -> Any:
+    # The leg is known when compiling: its row is a slice, and the month a 1-D gather, which
+    # XLA runs far faster than a gather on (leg, month) pairs.
+    return table[k][i]
+
+
+JAX = Ops(
+    where=jnp.where,
+    exp=jnp.exp,
+    expm1=jnp.expm1,
+    isnan=jnp.isnan,
+    maximum=jnp.maximum,
+    index=_index,
+    clip=jnp.clip,
+    not_=jnp.logical_not,
+    at=_at,
+    jit=_same,  # the whole chunk is compiled at once
+)
+RULES = journey_rules(JAX)
 
 
 def devices(kind: str) -> list[Any]:
@@ -35,29 +73,21 @@ def devices(kind: str) -> list[Any]:
 
 
 def model_arrays(model: JourneyModel, dtype: Any = jnp.float32) -> dict[str, Any]:
-    """The model as device arrays (float32 by default, the GPU's fast type)."""
-    f = partial(jnp.asarray, dtype=dtype)
+    """The model's tables and the histograms' edges as device arrays (floats as ``dtype``,
+    float32 by default, the GPU's fast type; integers as int32)."""
+
+    def device(a: Any) -> Any:
+        a = np.asarray(a)
+        if a.dtype.kind == "f":
+            return jnp.asarray(a, dtype)
+        if a.dtype.kind in "iu":
+            return jnp.asarray(a.astype(np.int32))
+        return jnp.asarray(a)
+
     return {
-        "ms": f(model.month_starts),
-        "dur": f(model.dur),
-        "cost": f(model.cost),
-        "p_int": f(model.p_int),
-        "dur_factor": f(model.dur_factor),
-        "cost_factor": f(model.cost_factor),
-        "odds_factor": f(model.odds_factor),
-        "next_open": jnp.asarray(model.next_open.astype(np.int32)),
-        "p_back": f(model.p_back),
-        "p_embassy": f(model.p_embassy),
-        "p_killed": f(model.p_killed),
-        "detention": f(model.detention),
-        "wait_hazard": f(model.wait_hazard),
-        "wait_cost": f(model.wait_cost),
-        "betrayal": f(model.betrayal),
-        "to_safe": jnp.asarray(model.to_safe),
-        "not_before": f(model.not_before),
-        "day_edges": f(DAY_EDGES),
-        "month_of_day": jnp.asarray(model.month_of_day.astype(np.int32)),
-        "cost_edges": f(COST_EDGES),
+        "tables": Tables(*(device(a) for a in model.tables())),
+        "day_edges": device(DAY_EDGES),
+        "cost_edges": device(COST_EDGES),
     }
 
 
@@ -77,28 +107,101 @@ def leg_shapes(model: JourneyModel) -> tuple[tuple[int, int, int, bool, bool], .
     )
 
 
-def _draw(code: int, params: Any, key: Any, n: int, dtype: Any) -> Any:
-    a, b = params[1], params[2]
-    if code == 0:
-        return jnp.full(n, a, dtype)
-    if code == 1:
-        return a + (b - a) * jax.random.uniform(key, (n,), dtype)
-    return jnp.exp(a + b * jax.random.normal(key, (n,), dtype))
+def _estimate_draw(code: int, key: Any, n: int, dtype: Any) -> Any:
+    """What an estimate of shape ``code`` is drawn from (``step``'s module notes)."""
+    if code == POINT:
+        return jnp.zeros((), dtype)
+    if code == LOGNORMAL:
+        return jax.random.normal(key, (n,), dtype)
+    return jax.random.uniform(key, (n,), dtype)
+
+
+def _key_draws(
+    key: Any, shapes: tuple[tuple[int, int, int, bool, bool], ...], n: int, dtype: Any
+) -> Any:
+    """Leg ``k``'s draws (``step.DRAWS`` order) from the chunk's key folded with ``k``; those a
+    leg cannot use (known when compiling) are constants, not drawn."""
+
+    def draws(k: int) -> tuple[Any, ...]:
+        dur_code, cost_code, p_code, can_be_found, can_be_betrayed = shapes[k]
+        keys = jax.random.split(jax.random.fold_in(key, k), len(DRAWS))
+        unused = jnp.zeros((), dtype)
+
+        def uniform(i: int) -> Any:
+            return jax.random.uniform(keys[i], (n,), dtype)
+
+        return (
+            uniform(0) if can_be_found else unused,
+            _estimate_draw(dur_code, keys[1], n, dtype),
+            _estimate_draw(cost_code, keys[2], n, dtype),
+            _estimate_draw(p_code, keys[3], n, dtype),
+            uniform(4),
+            uniform(5) if can_be_betrayed else unused,
+            uniform(6),
+        )
+
+    return draws
+
+
+def _journeys(m: Tables, n: int, n_legs: int, start_safe: bool, draws: Any) -> tuple[Any, ...]:
+    """``n`` journeys through ``n_legs`` legs, leg ``k`` taking ``draws(k)``: per journey
+    (status, end_leg, t_safe, days, spent)."""
+    dtype = m.month_starts.dtype
+    t = jnp.zeros(n, dtype)
+    spent = jnp.zeros(n, dtype)
+    status = jnp.full(n, ACTIVE, jnp.int32)
+    end_leg = jnp.full(n, -1, jnp.int32)
+    t_safe = jnp.zeros(n, dtype) if start_safe else jnp.full(n, jnp.nan, dtype)
+    # The legs are unrolled at compile time, each drawing only what it can use.
+    for k in range(n_legs):
+        active = status == ACTIVE
+        new, t_k, spent_k, safe_k = RULES.leg(m, k, t, spent, t_safe, *draws(k))
+        t = jnp.where(active, t_k, t)
+        spent = jnp.where(active, spent_k, spent)
+        t_safe = jnp.where(active, safe_k, t_safe)
+        end_leg = jnp.where(active & (new != ACTIVE), k, end_leg)
+        status = jnp.where(active, new, status)
+    return RULES.finish(status, t_safe), end_leg, t_safe, t, spent
+
+
+def run_draws(model: JourneyModel, n: int, draws: Any, dtype: Any = jnp.float64) -> tuple[Any, ...]:
+    """Journeys from explicit draws (``draws(k)``: leg ``k``'s, in ``step.DRAWS`` order), as
+    NumPy arrays (status, end_leg, t_safe, days, spent); for comparing kernels draw for draw
+    (float64 needs ``jax.enable_x64``)."""
+    m = model_arrays(model, dtype)["tables"]
+    out = _journeys(
+        m,
+        n,
+        model.n_legs,
+        model.start_safe,
+        lambda k: tuple(jnp.asarray(d, dtype) for d in draws(k)),
+    )
+    return tuple(np.asarray(a) for a in out)
+
+
+def _known_shapes(m: Tables, shapes: tuple[tuple[int, int, int, bool, bool], ...]) -> Tables:
+    """``m`` with its estimates' shape codes as constants (they are known when compiling), so
+    that XLA drops the draws of the shapes a leg does not have (a range's exp)."""
+
+    def known(table: Any, column: int) -> Any:
+        codes = jnp.asarray(np.array([[s[column]] for s in shapes]), table.dtype)
+        return jnp.concatenate([codes, table[:, 1:]], axis=1)
+
+    return m._replace(dur=known(m.dur, 0), cost=known(m.cost, 1), p_int=known(m.p_int, 2))
 
 
 def _hist(values: Any, mask: Any, edges: Any) -> Any:
-    bins = jnp.clip(jnp.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+    bins = bin_index(values, edges, jnp.searchsorted)
     return jnp.zeros(len(edges) - 1, jnp.int32).at[bins].add(mask.astype(jnp.int32))
 
 
-@partial(jax.jit, static_argnames=("n", "shapes", "start0", "start_safe"))
+@partial(jax.jit, static_argnames=("n", "shapes", "start_safe"))
 def jax_chunk_aggregates(
     arrays: dict[str, Any],
     key: Any,
     n: int,
     n_valid: Any,
     shapes: tuple[tuple[int, int, int, bool, bool], ...],
-    start0: int,
     start_safe: bool,
 ) -> dict[str, Any]:
     """Simulate ``n`` journeys and count the first ``n_valid`` of them.
@@ -106,113 +209,28 @@ def jax_chunk_aggregates(
     ``n`` is the compiled size; a last, shorter chunk runs at the same size with the extra
     journeys left out of the counts, so it does not trigger a new compilation.
     """
-    dtype = arrays["ms"].dtype
-    ms = arrays["ms"]
-    last = ms.shape[0] - 1
-    t0 = jnp.zeros(n, dtype)
-    state = (
-        t0,  # t
-        jnp.zeros(n, dtype),  # cost
-        jnp.full(n, ACTIVE, jnp.int32),  # status
-        jnp.full(n, -1, jnp.int32),  # end_leg
-        jnp.zeros(n, dtype) if start_safe else jnp.full(n, jnp.nan, dtype),  # t_safe
-    )
-
-    lut = arrays["month_of_day"]
-    horizon = lut.shape[0] - 1
-
-    def month_of(t: Any) -> tuple[Any, Any]:
-        # Months start on whole days: a table lookup on floor(t), as in the NumPy kernel.
-        idx = lut[jnp.clip(t, 0, horizon).astype(jnp.int32)]
-        return idx, (start0 + idx) % 12
-
-    def leg(k: int, shape: tuple[int, int, int, bool, bool], state: Any) -> Any:
-        dur_code, cost_code, p_code, can_be_found, can_be_betrayed = shape
-        t, cost, status, end_leg, t_safe = state
-        active = status == ACTIVE
-        keys = jax.random.split(jax.random.fold_in(key, k), 7)
-        ta = jnp.maximum(t, arrays["not_before"][k])
-        idx, m = month_of(ta)
-        off = arrays["next_open"][k][m]
-        never = off < 0
-        ta = jnp.where(off > 0, ms[jnp.clip(idx + off, 0, last)], ta)
-        waited = ta - t
-        if can_be_found:
-            u_wait = jax.random.uniform(keys[0], (n,), dtype)
-            # Stranded by a leg that never opens: no capture, on the leg or while hiding.
-            found = (u_wait < -jnp.expm1(-arrays["wait_hazard"][k] * waited)) & ~never
-        else:
-            found = jnp.zeros(n, bool)
-        going = ~(found | never)  # set out on the leg: only they can be caught or betrayed on it
-        _, month = month_of(ta)
-        d = _draw(dur_code, arrays["dur"][k], keys[1], n, dtype) * arrays["dur_factor"][k][month]
-        c = _draw(cost_code, arrays["cost"][k], keys[2], n, dtype) * arrays["cost_factor"][k][month]
-        p = _draw(p_code, arrays["p_int"][k], keys[3], n, dtype)
-        f = arrays["odds_factor"][k][month]
-        p = jnp.where(p >= 1, 1.0, p * f / (1 - p + p * f))
-        caught = (jax.random.uniform(keys[4], (n,), dtype) < p) & going
-        if can_be_betrayed:
-            u = jax.random.uniform(keys[5], (n,), dtype)
-            robbed, turned, sold = arrays["betrayal"][k]
-            was_robbed = (u < robbed) & going
-            was_turned_in = (u >= robbed) & (u < robbed + turned) & going
-            was_sold = (u >= robbed + turned) & (u < robbed + turned + sold) & going
-            caught = caught | was_turned_in
-        else:
-            was_robbed = was_sold = jnp.zeros(n, bool)
-        v = jax.random.uniform(keys[6], (n,), dtype)
-        p_killed, p_back = arrays["p_killed"][k], arrays["p_back"][k]
-        killed = caught & (v < p_killed)
-        sent_back = caught & ~killed & (v < p_back)
-        embassy = caught & ~killed & ~sent_back & (v < p_back + arrays["p_embassy"][k])
-        released = caught & ~killed & ~sent_back & ~embassy
-        new = jnp.full(n, ACTIVE, jnp.int32)
-        new = jnp.where(was_robbed | was_sold, HIDING, new)
-        new = jnp.where(embassy, DESTINATION, new)
-        new = jnp.where(sent_back, REPATRIATED, new)
-        new = jnp.where(killed, DEAD, new)
-        if can_be_found:
-            # Caught while hiding, not on the leg, as in ``kernel.hiding_capture``: returned or
-            # killed. ``v`` is free for it, since no one found was caught on the leg.
-            new = jnp.where(found, jnp.where(v * p_back < p_killed, DEAD, REPATRIATED), new)
-        new = jnp.where(never, HIDING, new)
-        stopped = new != ACTIVE
-        spent = waited * arrays["wait_cost"][k] + jnp.where(found | never, 0.0, c)
-        t_new = (
-            ta
-            + jnp.where(stopped & ~embassy, 0.0, d)
-            + jnp.where(released | embassy, arrays["detention"][k], 0.0)
-        )
-        safe_now = ((new == ACTIVE) & arrays["to_safe"][k]) | embassy
-        t = jnp.where(active, t_new, t)
-        cost = jnp.where(active, cost + spent, cost)
-        status = jnp.where(active, new, status)
-        end_leg = jnp.where(active & stopped, k, end_leg)
-        t_safe = jnp.where(active & safe_now & jnp.isnan(t_safe), t, t_safe)
-        return t, cost, status, end_leg, t_safe
-
-    # The legs are unrolled at compile time, each specialised to its shapes.
-    for k, shape in enumerate(shapes):
-        state = leg(k, shape, state)
-    t, cost, status, end_leg, t_safe = state
+    m = arrays["tables"]
+    dtype = m.month_starts.dtype
     n_legs = len(shapes)
-    status = jnp.where(status == ACTIVE, DESTINATION, status)
-    status = jnp.where((status != DESTINATION) & ~jnp.isnan(t_safe), SAFETY, status)
+    status, end_leg, t_safe, t, spent = _journeys(
+        _known_shapes(m, shapes), n, n_legs, start_safe, _key_draws(key, shapes, n, dtype)
+    )
+    n_outcomes = len(OUTCOMES)
     valid = jnp.arange(n) < n_valid
     ended = (end_leg >= 0) & valid
     funnel = (
-        jnp.zeros(n_legs * N_OUTCOMES, jnp.int32)
-        .at[jnp.where(ended, end_leg * N_OUTCOMES + status, 0)]
+        jnp.zeros(n_legs * n_outcomes, jnp.int32)
+        .at[jnp.where(ended, end_leg * n_outcomes + status, 0)]
         .add(ended.astype(jnp.int32))
-        .reshape(n_legs, N_OUTCOMES)
+        .reshape(n_legs, n_outcomes)
     )
     safe = ~jnp.isnan(t_safe) & valid
     return {
         "runs": n_valid,
-        "outcomes": jnp.zeros(N_OUTCOMES, jnp.int32).at[status].add(valid.astype(jnp.int32)),
+        "outcomes": jnp.zeros(n_outcomes, jnp.int32).at[status].add(valid.astype(jnp.int32)),
         "funnel": funnel,
         "safe": safe.sum(),
         "days_safety": _hist(jnp.where(safe, t_safe, 0.0), safe, arrays["day_edges"]),
         "days_destination": _hist(t, (status == DESTINATION) & valid, arrays["day_edges"]),
-        "cost": _hist(cost, valid, arrays["cost_edges"]),
+        "cost": _hist(spent, valid, arrays["cost_edges"]),
     }

@@ -1,43 +1,108 @@
-"""The journey kernel compiled with numba: the model of ``kernel.run_chunk``, one journey at a time.
+"""The numba kernel: the rules of ``step`` compiled, one journey at a time, draws made inline.
 
 The NumPy kernel moves every journey one leg forward per step and pays for it in temporaries,
-fancy indexing and a separate pass per draw. Here each journey runs its legs to the end in
-registers, so a journey-leg costs little more than its random draws (mostly the lognormal
-duration and cost), and a journey that stops skips the legs after it. The draws follow the NumPy
-kernel's, with economies that leave the distributions as they are: a leg's duration is drawn only
-when it is added to the clock (not for a journey stopped on the leg), its cost only when it is
-paid, a fatal-wait draw only for a journey that waited; uniforms come from SFC64 stepped inline.
+fancy indexing and a pass per draw. Here each journey runs its legs to the end in registers and
+is counted at once, so a journey-leg costs little more than its draws, and a journey that stops
+skips the legs after it. The rules are ``step.journey_rules`` built for scalars and inlined; the
+draws come from an SFC64 stream stepped inline (uniforms) and a ziggurat on the same stream
+(normals), because calling into numpy's generator object costs several times a draw.
 Every function releases the GIL, so threads over chunks use every core, and each chunk brings
 its own generator, so a seed gives the same numbers on any number of threads. Importing this
-module needs numba (the ``fast`` extra); ``simulate`` falls back to the NumPy kernel without it.
+module needs numba (the ``fast`` extra).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
-from nkescape.simulate.kernel import (
-    ACTIVE,
-    DEAD,
-    DESTINATION,
-    HIDING,
-    OUTCOMES,
-    REPATRIATED,
-    SAFETY,
-    Chunk,
-)
+from nkescape.simulate.kernel import Chunk
 from nkescape.simulate.model import JourneyModel
+from nkescape.simulate.step import (
+    ACTIVE,
+    DESTINATION,
+    DRAWS,
+    LOGNORMAL,
+    OUTCOMES,
+    POINT,
+    Ops,
+    Tables,
+    journey_rules,
+)
 from nkescape.simulate.summary import COST_EDGES, DAY_EDGES
 
-__all__ = ["chunk_aggregates", "run_chunk"]
+__all__ = ["run_chunk", "run_draws", "run_seeded"]
 
-# Every function is compiled with cache=True (compiled once per installation, then loaded),
-# nogil=True (threads over chunks run in parallel) and error_model="numpy" (a division by zero
-# gives inf or NaN as in the NumPy kernel, instead of a check and an exception per division).
+# Every function is compiled with nogil=True (threads over chunks run in parallel) and
+# error_model="numpy" (a division by zero gives inf or NaN as in the NumPy kernel, instead of a
+# check and an exception per division); those of this module with cache=True (compiled once per
+# installation, then loaded). The small ones are inlined by numba itself, not left to LLVM:
+# measured about 25% faster on the whole kernel.
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _where(c: bool, a: Any, b: Any) -> Any:
+    return a if c else b
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _exp(x: float) -> float:
+    return math.exp(x)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _expm1(x: float) -> float:
+    return math.expm1(x)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _isnan(x: float) -> bool:
+    return math.isnan(x)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _maximum(a: float, b: float) -> float:
+    return max(a, b)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _index(t: float, top: int) -> int:
+    return int(min(t, top))
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _clip(i: int, lo: int, hi: int) -> int:
+    return min(max(i, lo), hi)
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _not(c: bool) -> bool:
+    return not c
+
+
+@njit(inline="always", nogil=True, error_model="numpy")
+def _at(table: NDArray[Any], k: int, i: int) -> Any:
+    return table[k, i]
+
+
+SCALAR = Ops(
+    where=_where,
+    exp=_exp,
+    expm1=_expm1,
+    isnan=_isnan,
+    maximum=_maximum,
+    index=_index,
+    clip=_clip,
+    not_=_not,
+    at=_at,
+    jit=njit(inline="always", nogil=True, error_model="numpy"),
+)
+RULES = journey_rules(SCALAR)
+_leg, _finish = RULES.leg, RULES.finish
 
 
 # SFC64's shifts and rotation (the algorithm's, as in numpy).
@@ -45,222 +110,112 @@ _SHIFT_A, _SHIFT_B, _ROTATE = np.uint64(11), np.uint64(3), np.uint64(24)
 _TO_UNIT = 1.0 / 2.0**53  # the top 53 bits of a draw as a double in [0, 1), as numpy does
 
 
-# The small helpers are inlined by numba itself, not left to LLVM: measured about 25% faster
-# on the whole kernel.
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
-def _uniform(s: NDArray[np.uint64]) -> float:
-    """The next uniform in [0, 1) of the SFC64 stream whose state is ``s`` (four words).
+def _next(s: NDArray[np.uint64]) -> np.uint64:
+    """The next 64 bits of the SFC64 stream whose state is ``s`` (four words).
 
     SFC64 is stepped here rather than through numpy's generator object, because calling into
     the generator costs several times the step itself; it is the same algorithm as numpy's
     ``SFC64`` and gives the same stream from the same state (tested bit for bit).
     """
     a, b, c, counter = s[0], s[1], s[2], s[3]
-    out = a + b + counter
+    out: np.uint64 = a + b + counter
     s[0] = b ^ (b >> _SHIFT_A)
     s[1] = c + (c << _SHIFT_B)
     s[2] = ((c << _ROTATE) | (c >> (np.uint64(64) - _ROTATE))) + out
     s[3] = counter + np.uint64(1)
-    return float(out >> _SHIFT_A) * _TO_UNIT
-
-
-@njit(inline="always", cache=True, nogil=True, error_model="numpy")
-def _draw(code: int, a: float, b: float, s: NDArray[np.uint64], rng: np.random.Generator) -> float:
-    """One draw of an estimate (shape codes of ``model.SHAPES``): point, uniform or lognormal."""
-    if code == 0:
-        return a
-    if code == 1:
-        return a + (b - a) * _uniform(s)
-    return float(np.exp(a + b * rng.standard_normal()))
-
-
-@njit(inline="always", cache=True, nogil=True, error_model="numpy")
-def _caught(u: float, p: float, factor: float) -> bool:
-    """Whether ``u`` falls below ``p`` moved by ``factor`` through its odds, as
-    ``atlas.estimate.scale_odds`` does (where that gives NaN, it counts as 0): ``u < p f / (1 -
-    p + p f)`` with the division multiplied out, which saves a division per journey and leg."""
-    if p >= 1.0:
-        return True
-    return u * (1.0 - p + p * factor) < p * factor
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _journeys(
-    s: NDArray[np.uint64],
-    rng: np.random.Generator,
-    codes: NDArray[np.int64],
-    dur: NDArray[np.float64],
-    cost: NDArray[np.float64],
-    p_int: NDArray[np.float64],
-    dur_factor: NDArray[np.float64],
-    cost_factor: NDArray[np.float64],
-    odds_factor: NDArray[np.float64],
-    next_open: NDArray[np.int64],
-    month_starts: NDArray[np.float64],
-    month_of_day: NDArray[np.int64],
-    calendar_of_day: NDArray[np.int64],
-    not_before: NDArray[np.float64],
-    wait_hazard: NDArray[np.float64],
-    wait_cost: NDArray[np.float64],
-    betrayal: NDArray[np.float64],
-    p_killed: NDArray[np.float64],
-    p_back: NDArray[np.float64],
-    p_embassy: NDArray[np.float64],
-    detention: NDArray[np.float64],
-    to_safe: NDArray[np.bool_],
-    start_safe: bool,
-    status: NDArray[np.int8],
-    end_leg: NDArray[np.int16],
-    t_safe: NDArray[np.float64],
-    days: NDArray[np.float64],
-    spent: NDArray[np.float64],
-) -> None:
-    n_legs = codes.shape[0]
-    last = month_starts.shape[0] - 1
-    horizon = month_of_day.shape[0] - 1
-    for i in range(status.shape[0]):
-        t = 0.0
-        c_sum = 0.0
-        st = ACTIVE
-        ended = -1
-        ts = 0.0 if start_safe else np.nan
-        for k in range(n_legs):
-            # When the leg can start: after a planned wait, and in a month when it is open.
-            ta = max(t, not_before[k])
-            day = int(min(ta, horizon))
-            month = calendar_of_day[day]
-            off = next_open[k, month]
-            never = off < 0
-            if off > 0:
-                ta = month_starts[min(month_of_day[day] + off, last)]
-                month = calendar_of_day[int(min(ta, horizon))]
-            waited = ta - t
-            c_sum += waited * wait_cost[k]
-            # Stranded by a leg that never opens: no capture, on the leg or while hiding.
-            found = False
-            if wait_hazard[k] > 0 and waited > 0 and not never:
-                found = _uniform(s) < -np.expm1(-wait_hazard[k] * waited)
-
-            killed = sent_back = embassy = released = betrayed = False
-            if never:
-                st = HIDING
-            elif found:
-                # Caught while hiding, not on the leg: the hiding risk is of a capture that
-                # ends in a return or a death, as in ``kernel.hiding_capture``.
-                st = REPATRIATED
-                if p_killed[k] > 0 and _uniform(s) * p_back[k] < p_killed[k]:
-                    st = DEAD
-            else:
-                p = _draw(codes[k, 2], p_int[k, 1], p_int[k, 2], s, rng)
-                caught = _caught(_uniform(s), p, odds_factor[k, month])
-                robbed, turned, sold = betrayal[k, 0], betrayal[k, 1], betrayal[k, 2]
-                if robbed + turned + sold > 0:
-                    u = _uniform(s)
-                    betrayed = u < robbed or (robbed + turned <= u < robbed + turned + sold)
-                    caught = caught or (robbed <= u < robbed + turned)
-                if caught:
-                    v = _uniform(s)
-                    killed = v < p_killed[k]
-                    sent_back = not killed and v < p_back[k]
-                    embassy = not killed and not sent_back and v < p_back[k] + p_embassy[k]
-                    released = not killed and not sent_back and not embassy
-
-                # The same precedence as the NumPy kernel, where later assignments win.
-                if killed:
-                    st = DEAD
-                elif sent_back:
-                    st = REPATRIATED
-                elif embassy:
-                    st = DESTINATION
-                elif betrayed:
-                    st = HIDING
-            stopped = st != ACTIVE
-            if not (found or never):
-                c_sum += _draw(codes[k, 1], cost[k, 1], cost[k, 2], s, rng) * cost_factor[k, month]
-            t = ta
-            if not stopped or embassy:
-                t += _draw(codes[k, 0], dur[k, 1], dur[k, 2], s, rng) * dur_factor[k, month]
-            if released or embassy:
-                t += detention[k]
-            if ((not stopped and to_safe[k]) or embassy) and np.isnan(ts):
-                ts = t
-            if stopped:
-                ended = k
-                break
-        if st == ACTIVE:
-            st = DESTINATION
-        elif st != DESTINATION and not np.isnan(ts):
-            # Ended short of the destination but after reaching a safe country.
-            st = SAFETY
-        status[i] = st
-        end_leg[i] = ended
-        t_safe[i] = ts
-        days[i] = t
-        spent[i] = c_sum
-
-
-def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
-    """Simulate ``n`` journeys (the same model and outputs as ``kernel.run_chunk``)."""
-    codes = np.stack([model.dur[:, 0], model.cost[:, 0], model.p_int[:, 0]], axis=1)
-    out = Chunk(
-        status=np.empty(n, np.int8),
-        end_leg=np.empty(n, np.int16),
-        days_to_safety=np.empty(n),
-        days=np.empty(n),
-        cost=np.empty(n),
-    )
-    # Uniforms from an SFC64 stream stepped in the kernel, seeded from a child of the chunk's
-    # seed; normals (through numba's port of numpy's ziggurat) from the chunk's generator.
-    seq = rng.bit_generator.seed_seq
-    assert isinstance(seq, np.random.SeedSequence), "the generator must come from a SeedSequence"
-    uniforms = np.random.SFC64(seq.spawn(1)[0])
-    _journeys(
-        uniforms.state["state"]["state"].copy(),
-        rng,
-        codes.astype(np.int64),
-        model.dur,
-        model.cost,
-        model.p_int,
-        model.dur_factor,
-        model.cost_factor,
-        model.odds_factor,
-        model.next_open,
-        model.month_starts,
-        model.month_of_day,
-        # The calendar month (0-11) of each day since departure.
-        (model.start.month - 1 + model.month_of_day) % 12,
-        model.not_before,
-        model.wait_hazard,
-        model.wait_cost,
-        model.betrayal,
-        model.p_killed,
-        model.p_back,
-        model.p_embassy,
-        model.detention,
-        model.to_safe,
-        model.start_safe,
-        out.status,
-        out.end_leg,
-        out.days_to_safety,
-        out.days,
-        out.cost,
-    )
     return out
 
 
 @njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _uniform(s: NDArray[np.uint64]) -> float:
+    """The next uniform in [0, 1) of the stream."""
+    return float(_next(s) >> _SHIFT_A) * _TO_UNIT
+
+
+# Where the ziggurat's tail begins: the r that closes 256 strips of equal area (numpy's).
+_ZIG_R = 3.6541528853610088
+
+
+def _ziggurat(layers: int = 256, r: float = _ZIG_R) -> tuple[NDArray[Any], ...]:
+    """Marsaglia and Tsang's ziggurat for the standard normal (J. Stat. Softw. 5(8), 2000),
+    with ``layers`` strips of equal area over a base strip and tail beyond ``r``. Returns
+    (k, w, f): the share of each strip that lies wholly under the curve (as a 52-bit integer),
+    the width per unit of a 52-bit integer, and the density at each strip's edge."""
+    scale = 2.0**52
+    f_r = math.exp(-0.5 * r * r)
+    v = r * f_r + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))  # each strip's area
+    k = np.zeros(layers, np.uint64)
+    w = np.zeros(layers)
+    f = np.zeros(layers)
+    q = v / f_r
+    k[0] = np.uint64(r / q * scale)
+    w[0], w[-1] = q / scale, r / scale
+    f[0], f[-1] = 1.0, f_r
+    x, x_above = r, r
+    for i in range(layers - 2, 0, -1):
+        x = math.sqrt(-2.0 * math.log(v / x + math.exp(-0.5 * x * x)))
+        k[i + 1] = np.uint64(x / x_above * scale)
+        x_above = x
+        f[i] = math.exp(-0.5 * x * x)
+        w[i] = x / scale
+    return k, w, f
+
+
+_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat()
+# Signed: a 52-bit magnitude converts to a double in one instruction, an unsigned one in several.
+_ZIG_K64 = _ZIG_K.astype(np.int64)
+_LOW8, _LOW52 = np.uint64(0xFF), np.int64((1 << 52) - 1)
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _normal(s: NDArray[np.uint64]) -> float:
+    """A standard normal from the stream: the ziggurat (``_ziggurat``), whose first test
+    accepts about 99% of draws with one 64-bit word, a multiply and a compare. Of the word,
+    8 bits pick the strip, 1 the sign and 52 the magnitude. The sign is a multiplication, not
+    a branch: a coin toss is a branch mispredicted half the time (measured: 9.0 ns a draw with
+    the branch, 5.4 without)."""
+    while True:
+        bits = _next(s)
+        i = np.intp(bits & _LOW8)
+        rest = np.int64(bits >> np.uint64(8))
+        sign = 1.0 - 2.0 * float(rest & 1)
+        mag = (rest >> 1) & _LOW52
+        x: float = float(mag) * _ZIG_W[i]
+        if mag < _ZIG_K64[i]:
+            return sign * x
+        if i == 0:
+            # The tail beyond r (Marsaglia's method): exponentials until one falls under it.
+            while True:
+                xx = -math.log1p(-_uniform(s)) / _ZIG_R
+                yy = -math.log1p(-_uniform(s))
+                if yy + yy > xx * xx:
+                    return sign * (_ZIG_R + xx)
+        elif _ZIG_F[i] + _uniform(s) * (_ZIG_F[i - 1] - _ZIG_F[i]) < math.exp(-0.5 * x * x):
+            return sign * x
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _estimate_draw(code: float, s: NDArray[np.uint64]) -> float:
+    """What an estimate of shape ``code`` is drawn from (``step``'s module notes)."""
+    if code == POINT:
+        return 0.0
+    if code == LOGNORMAL:
+        return _normal(s)
+    return _uniform(s)
+
+
+@njit(inline="always", cache=True, nogil=True, error_model="numpy")
 def _bin(x: float, edges: NDArray[np.float64], log_lo: float, per_log: float) -> int:
-    """``np.histogram``'s bin of ``x`` (-1 outside the edges): a guess from the geometric
-    spacing of ``edges[1:]``, then corrected by comparing with the edges themselves, so the
-    answer is exact for any sorted edges and only the speed depends on the spacing."""
-    n_bins: int = edges.shape[0] - 1
-    if not edges[0] <= x <= edges[n_bins]:  # NaN too
-        return -1
-    if x == edges[n_bins]:
-        return n_bins - 1  # the last bin is closed
-    j = 0
-    if x >= edges[1]:
-        j = min(max(1 + int((np.log(x) - log_lo) * per_log), 1), n_bins - 1)
+    """``summary.bin_index`` of ``x``: a guess from the geometric spacing of ``edges[1:]``,
+    then corrected by comparing with the edges themselves, so the answer is exact for any
+    sorted edges and only the speed depends on the spacing."""
+    top: int = edges.shape[0] - 2
+    if not x >= edges[1]:  # NaN too: never counted, since it marks a journey never safe
+        return 0
+    if x >= edges[top + 1]:
+        return top
+    j: int = min(max(1 + int((math.log(x) - log_lo) * per_log), 1), top)
     while x < edges[j]:
         j -= 1
     while x >= edges[j + 1]:
@@ -269,39 +224,77 @@ def _bin(x: float, edges: NDArray[np.float64], log_lo: float, per_log: float) ->
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _aggregate(
+def _journeys(
+    s: NDArray[np.uint64],
+    n: int,
+    m: Tables,
+    start_safe: bool,
+    brokered: NDArray[np.bool_],
+    fixed: NDArray[np.float64],
+    keep: bool,
     status: NDArray[np.int8],
     end_leg: NDArray[np.int16],
     t_safe: NDArray[np.float64],
     days: NDArray[np.float64],
     spent: NDArray[np.float64],
-    day_edges: NDArray[np.float64],
-    day_guess: tuple[float, float],
-    cost_edges: NDArray[np.float64],
-    cost_guess: tuple[float, float],
+    guess: NDArray[np.float64],
     outcomes: NDArray[np.int64],
     funnel: NDArray[np.int64],
     days_safety: NDArray[np.int64],
     days_destination: NDArray[np.int64],
-    cost: NDArray[np.int64],
+    cost_hist: NDArray[np.int64],
 ) -> int:
+    """Run ``n`` journeys (per-journey results kept when ``keep``) and count them; returns how
+    many reached safety. Draws come from the stream ``s``, or from ``fixed[journey, leg]`` (in
+    ``step.DRAWS`` order) when it is not empty."""
+    n_legs = m.dur.shape[0]
+    given = fixed.shape[0] > 0
     safe = 0
-    for i in range(status.shape[0]):
-        outcomes[status[i]] += 1
-        if end_leg[i] >= 0:
-            funnel[end_leg[i], status[i]] += 1
-        if not np.isnan(t_safe[i]):
+    for i in range(n):
+        t = 0.0
+        c = 0.0
+        ts = 0.0 if start_safe else np.nan
+        st = ACTIVE
+        ended = -1
+        for k in range(n_legs):
+            if given:
+                u_wait, x_dur, x_cost, x_p = (
+                    fixed[i, k, 0],
+                    fixed[i, k, 1],
+                    fixed[i, k, 2],
+                    fixed[i, k, 3],
+                )
+                u_caught, u_betray, u_outcome = fixed[i, k, 4], fixed[i, k, 5], fixed[i, k, 6]
+            else:
+                u_wait = _uniform(s) if m.wait_hazard[k] > 0 else 0.0
+                x_dur = _estimate_draw(m.dur[k, 0], s)
+                x_cost = _estimate_draw(m.cost[k, 0], s)
+                x_p = _estimate_draw(m.p_int[k, 0], s)
+                u_caught = _uniform(s)
+                u_betray = _uniform(s) if brokered[k] else 0.0
+                u_outcome = _uniform(s)
+            st, t, c, ts = _leg(
+                m, k, t, c, ts, u_wait, x_dur, x_cost, x_p, u_caught, u_betray, u_outcome
+            )
+            if st != ACTIVE:
+                ended = k
+                break
+        st = _finish(st, ts)
+        outcomes[st] += 1
+        if ended >= 0:
+            funnel[ended, st] += 1
+        if not np.isnan(ts):
             safe += 1
-            b = _bin(t_safe[i], day_edges, day_guess[0], day_guess[1])
-            if b >= 0:
-                days_safety[b] += 1
-        if status[i] == DESTINATION:
-            b = _bin(days[i], day_edges, day_guess[0], day_guess[1])
-            if b >= 0:
-                days_destination[b] += 1
-        b = _bin(spent[i], cost_edges, cost_guess[0], cost_guess[1])
-        if b >= 0:
-            cost[b] += 1
+            days_safety[_bin(ts, DAY_EDGES, guess[0], guess[1])] += 1
+        if st == DESTINATION:
+            days_destination[_bin(t, DAY_EDGES, guess[0], guess[1])] += 1
+        cost_hist[_bin(c, COST_EDGES, guess[2], guess[3])] += 1
+        if keep:
+            status[i] = st
+            end_leg[i] = ended
+            t_safe[i] = ts
+            days[i] = t
+            spent[i] = c
     return safe
 
 
@@ -310,30 +303,54 @@ def _guess(edges: NDArray[np.float64]) -> tuple[float, float]:
     return float(np.log(lo)), (len(edges) - 2) / float(np.log(hi / lo))
 
 
-_DAY_GUESS, _COST_GUESS = _guess(DAY_EDGES), _guess(COST_EDGES)
+_GUESS = np.array([*_guess(DAY_EDGES), *_guess(COST_EDGES)])
+_NO_DRAWS = np.zeros((0, 0, len(DRAWS)))
 
 
-def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
-    """The counts of ``summary.chunk_aggregates``, in one compiled pass without the GIL."""
+def _state(seed: np.random.SeedSequence) -> NDArray[np.uint64]:
+    """The inline stream's state: numpy's SFC64 seeded from the chunk's seed."""
+    state: NDArray[np.uint64] = np.random.SFC64(seed).state["state"]["state"].copy()
+    return state
+
+
+def _run(
+    model: JourneyModel,
+    n: int,
+    seed: np.random.SeedSequence | None,
+    keep: bool,
+    fixed: NDArray[np.float64] = _NO_DRAWS,
+) -> tuple[Chunk, dict[str, Any]]:
+    size = n if keep else 0
+    chunk = Chunk(
+        status=np.empty(size, np.int8),
+        end_leg=np.empty(size, np.int16),
+        days_to_safety=np.empty(size),
+        days=np.empty(size),
+        cost=np.empty(size),
+    )
     out: dict[str, Any] = {
-        "runs": len(chunk.status),
+        "runs": n,
         "outcomes": np.zeros(len(OUTCOMES), np.int64),
-        "funnel": np.zeros((n_legs, len(OUTCOMES)), np.int64),
+        "funnel": np.zeros((model.n_legs, len(OUTCOMES)), np.int64),
         "days_safety": np.zeros(len(DAY_EDGES) - 1, np.int64),
         "days_destination": np.zeros(len(DAY_EDGES) - 1, np.int64),
         "cost": np.zeros(len(COST_EDGES) - 1, np.int64),
     }
     out["safe"] = int(
-        _aggregate(
+        _journeys(
+            np.zeros(4, np.uint64) if seed is None else _state(seed),
+            n,
+            model.tables(),
+            model.start_safe,
+            model.betrayal.sum(axis=1) > 0,
+            fixed,
+            keep,
             chunk.status,
             chunk.end_leg,
             chunk.days_to_safety,
             chunk.days,
             chunk.cost,
-            DAY_EDGES,
-            _DAY_GUESS,
-            COST_EDGES,
-            _COST_GUESS,
+            _GUESS,
             out["outcomes"],
             out["funnel"],
             out["days_safety"],
@@ -341,4 +358,32 @@ def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
             out["cost"],
         )
     )
-    return out
+    return chunk, out
+
+
+def run_seeded(
+    model: JourneyModel, n: int, seed: np.random.SeedSequence, keep: bool
+) -> tuple[Chunk | None, dict[str, Any]]:
+    """``n`` journeys drawn from ``seed``: their results if ``keep`` (else None; nothing
+    per journey is written) and their counts (``summary.chunk_aggregates``'s keys)."""
+    chunk, out = _run(model, n, seed, keep)
+    return (chunk if keep else None), out
+
+
+def run_chunk(model: JourneyModel, n: int, rng: np.random.Generator) -> Chunk:
+    """Simulate ``n`` journeys (the same model and outputs as ``kernel.run_chunk``), drawing from
+    a stream seeded by ``rng``'s seed sequence."""
+    seq = rng.bit_generator.seed_seq
+    assert isinstance(seq, np.random.SeedSequence), "the generator must come from a SeedSequence"
+    return _run(model, n, seq, keep=True)[0]
+
+
+def run_draws(model: JourneyModel, draws: NDArray[np.float64]) -> tuple[Chunk, dict[str, Any]]:
+    """Journeys from explicit draws, ``draws[journey, leg]`` in ``step.DRAWS`` order (for
+    comparing kernels draw for draw): their results and counts."""
+    fixed = np.ascontiguousarray(draws, dtype=np.float64)
+    if fixed.ndim != 3 or fixed.shape[1:] != (model.n_legs, len(DRAWS)):
+        raise ValueError(
+            f"draws must be (journeys, {model.n_legs} legs, {len(DRAWS)}); got {fixed.shape}"
+        )
+    return _run(model, fixed.shape[0], None, keep=True, fixed=fixed)

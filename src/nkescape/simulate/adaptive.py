@@ -11,28 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas
-from nkescape.atlas.estimate import scale_odds
 from nkescape.routing.build import build_network
 from nkescape.routing.query import Query
 from nkescape.routing.search import WAIT, pareto_search
-from nkescape.simulate.kernel import (
-    ACTIVE,
-    DESTINATION,
-    HIDING,
-    SAFETY,
-    Chunk,
-    hiding_capture,
-    leg_end,
-)
+from nkescape.simulate.kernel import RULES, Chunk
 from nkescape.simulate.model import JourneyModel, journey_model
+from nkescape.simulate.step import ACTIVE, DESTINATION, HIDING, LOGNORMAL
 
-__all__ = ["NO_MOVE", "Policy", "adaptive_policy", "run_adaptive_chunk"]
+__all__ = ["NO_MOVE", "Policy", "adaptive_policy", "run_adaptive_chunk", "run_adaptive_draws"]
 
 # In the policy table: no way on from this place in this month.
 NO_MOVE = -2
@@ -131,13 +125,11 @@ def _route_from(
     return legs
 
 
-def _draw(params: NDArray[np.float64], rng: np.random.Generator) -> NDArray[np.float64]:
-    code, a, b = params[:, 0], params[:, 1], params[:, 2]
-    u = rng.random(len(code))
-    z = rng.standard_normal(len(code))
-    # exp only where the shape is lognormal: a range's bounds would overflow it.
-    lognormal = np.exp(np.where(code == 2, a + b * z, 0.0))
-    return np.where(code == 0, a, np.where(code == 1, a + (b - a) * u, lognormal))
+# A kernel's source of draws: for move ``m``, the journeys (indices) ``go`` setting out on legs
+# ``j``, the leg's draws in ``step.DRAWS`` order; and for the journeys ``waits`` waiting a month,
+# (found while hiding, the capture's outcome).
+LegDraws = Callable[[int, NDArray[np.int64], NDArray[np.int64]], tuple[Any, ...]]
+WaitDraws = Callable[[int, NDArray[np.int64]], tuple[Any, Any]]
 
 
 def run_adaptive_chunk(
@@ -145,6 +137,32 @@ def run_adaptive_chunk(
 ) -> tuple[Chunk, NDArray[np.int64]]:
     """Simulate ``n`` adaptive journeys; return the chunk and how many journeys took each leg."""
     model = policy.model
+
+    def leg(move: int, go: NDArray[np.int64], j: NDArray[np.int64]) -> tuple[Any, ...]:
+        return (
+            rng.random(go.size),
+            *(_estimate_draw(rng, params[j, 0]) for params in (model.dur, model.cost, model.p_int)),
+            rng.random(go.size),
+            rng.random(go.size),
+            rng.random(go.size),
+        )
+
+    def wait(move: int, waits: NDArray[np.int64]) -> tuple[Any, Any]:
+        return rng.random(waits.size), rng.random(waits.size)
+
+    return run_adaptive_draws(policy, n, leg, wait)
+
+
+def run_adaptive_draws(
+    policy: Policy, n: int, leg_draws: LegDraws, wait_draws: WaitDraws
+) -> tuple[Chunk, NDArray[np.int64]]:
+    """``n`` adaptive journeys drawing from ``leg_draws`` and ``wait_draws``: the chunk and how
+    many journeys took each leg.
+
+    A move along a leg follows the rules of ``step`` (as every kernel does), with the leg
+    chosen per journey; a month's wait in place risks being found as hiding does there."""
+    model = policy.model
+    m = model.tables()
     ms = model.month_starts
     start0 = model.start.month - 1
     last = len(ms) - 1
@@ -155,7 +173,7 @@ def run_adaptive_chunk(
     end_leg = np.full(n, -1, dtype=np.int16)
     t_safe = np.zeros(n) if policy.safe[policy.origin] else np.full(n, np.nan)
     taken = np.zeros(model.n_legs, dtype=np.int64)
-    for _ in range(MAX_MOVES):
+    for move in range(MAX_MOVES):
         a = np.flatnonzero(status == ACTIVE)
         if a.size == 0:
             break
@@ -165,48 +183,36 @@ def run_adaptive_chunk(
         stuck = mv == NO_MOVE
         status[a[stuck]] = HIDING
         waits = a[mv == WAIT]
-        nxt = ms[np.minimum(idx[mv == WAIT] + 1, last)]
-        found = rng.random(waits.size) < -np.expm1(
-            -policy.wait_hazard[place[waits]] * (nxt - t[waits])
-        )
-        cost[waits] += (nxt - t[waits]) * policy.wait_cost[place[waits]]
-        t[waits] = nxt
-        caught = waits[found]
-        if caught.size:
-            status[caught] = hiding_capture(
-                rng, caught.size, policy.p_killed[place[caught]], policy.p_back[place[caught]]
-            )
+        if waits.size:
+            at = place[waits]
+            nxt = ms[np.minimum(idx[mv == WAIT] + 1, last)]
+            u_found, u_outcome = wait_draws(move, waits)
+            found = RULES.found_hiding(u_found, policy.wait_hazard[at], nxt - t[waits])
+            outcome = RULES.hiding_outcome(u_outcome, policy.p_killed[at], policy.p_back[at])
+            cost[waits] += (nxt - t[waits]) * policy.wait_cost[at]
+            t[waits] = nxt
+            status[waits] = np.where(found, outcome, ACTIVE)
         go = a[mv >= 0]
         if go.size == 0:
             continue
         j = mv[mv >= 0]
-        m = month[mv >= 0]
         taken += np.bincount(j, minlength=model.n_legs)
-        d = _draw(model.dur[j], rng) * model.dur_factor[j, m]
-        c = _draw(model.cost[j], rng) * model.cost_factor[j, m]
-        p = _draw(model.p_int[j], rng)
-        p = scale_odds(p, model.odds_factor[j, m])
-        end = leg_end(
-            rng, p, model.betrayal[j], model.p_killed[j], model.p_back[j], model.p_embassy[j]
-        )
-        embassy, released = end.embassy, end.released
-        new = end.status()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new, t[go], cost[go], t_safe[go] = RULES.leg(
+                m, j, t[go], cost[go], t_safe[go], *leg_draws(move, go, j)
+            )
         stopped = new != ACTIVE
-        cost[go] += c
-        t[go] += np.where(stopped & ~embassy, 0.0, d) + np.where(
-            released | embassy, model.detention[j], 0.0
-        )
         status[go] = new
         end_leg[go[stopped]] = j[stopped]
         arrive = go[~stopped]
         place[arrive] = policy.leg_to[j[~stopped]]
-        safe_now = np.zeros(go.size, dtype=bool)
-        safe_now[~stopped] = policy.safe[policy.leg_to[j[~stopped]]]
-        safe_now |= embassy
-        first = go[safe_now & np.isnan(t_safe[go])]
-        t_safe[first] = t[first]
-        done = go[~stopped][policy.leg_to[j[~stopped]] == policy.destination]
-        status[done] = DESTINATION
+        status[arrive[place[arrive] == policy.destination]] = DESTINATION
+    # Still moving after MAX_MOVES: stranded, in hiding.
     status[status == ACTIVE] = HIDING
-    status[(status != DESTINATION) & ~np.isnan(t_safe)] = SAFETY
-    return Chunk(status, end_leg, t_safe, t, cost), taken
+    return Chunk(RULES.finish(status, t_safe).astype(np.int8), end_leg, t_safe, t, cost), taken
+
+
+def _estimate_draw(rng: np.random.Generator, codes: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each journey's draw for an estimate of shape ``codes`` (per journey): a normal for a
+    lognormal, else a uniform (a point ignores it)."""
+    return np.where(codes == LOGNORMAL, rng.standard_normal(len(codes)), rng.random(len(codes)))

@@ -9,34 +9,35 @@ month the journey reaches the leg.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from nkescape.atlas import Atlas, Estimate
+from nkescape.atlas.estimate import lognormal_mu_sigma
 from nkescape.routing import Itinerary
 from nkescape.routing.build import Built, betrayal_rows, build_network, capture
 from nkescape.routing.query import Query
+from nkescape.simulate.step import LOGNORMAL, POINT, RANGE, Tables
 
 __all__ = ["SHAPES", "JourneyModel", "journey_model"]
 
 # Estimate shapes as kernel codes.
-SHAPES = {"point": 0, "range": 1, "lognormal": 2}
+SHAPES = {"point": POINT, "range": RANGE, "lognormal": LOGNORMAL}
 
 
 def _params(e: Estimate) -> tuple[int, float, float]:
     """(shape code, a, b): point (v, v), range (low, high), lognormal (mu, sigma)."""
     if e.shape == "point":
         assert e.value is not None
-        return 0, e.value, e.value
+        return POINT, e.value, e.value
     if e.shape == "range":
         assert e.low is not None and e.high is not None
-        return 1, e.low, e.high
+        return RANGE, e.low, e.high
     assert e.median is not None and e.p90 is not None
-    sigma = math.log(e.p90 / e.median) / 1.2815515655446004
-    return 2, math.log(e.median), sigma
+    mu, sigma = lognormal_mu_sigma(e.median, e.p90)
+    return LOGNORMAL, mu, sigma
 
 
 @dataclass(frozen=True, eq=False)
@@ -80,6 +81,31 @@ class JourneyModel:
     @property
     def n_legs(self) -> int:
         return len(self.legs)
+
+    def tables(self) -> Tables:
+        """The arrays as the journey's rules read them (``step.Tables``)."""
+        return Tables(
+            month_starts=self.month_starts,
+            month_of_day=self.month_of_day,
+            # The calendar month (0-11) of each whole day since departure.
+            calendar_of_day=(self.start.month - 1 + self.month_of_day) % 12,
+            not_before=self.not_before,
+            next_open=self.next_open,
+            dur=self.dur,
+            cost=self.cost,
+            p_int=self.p_int,
+            dur_factor=self.dur_factor,
+            cost_factor=self.cost_factor,
+            odds_factor=self.odds_factor,
+            wait_hazard=self.wait_hazard,
+            wait_cost=self.wait_cost,
+            betrayal=self.betrayal,
+            p_killed=self.p_killed,
+            p_back=self.p_back,
+            p_embassy=self.p_embassy,
+            detention=self.detention,
+            to_safe=self.to_safe,
+        )
 
 
 def _next_open(is_open: NDArray[np.bool_]) -> NDArray[np.int64]:

@@ -16,7 +16,8 @@ from numpy.typing import NDArray
 
 from nkescape import __version__
 from nkescape.routing.query import Query
-from nkescape.simulate.kernel import OUTCOMES, Chunk
+from nkescape.simulate.kernel import Chunk
+from nkescape.simulate.step import DESTINATION, OUTCOMES
 
 __all__ = [
     "CHART_BARS",
@@ -24,6 +25,7 @@ __all__ = [
     "DAY_EDGES",
     "SUMMARY_FORMAT",
     "Summary",
+    "bin_index",
     "chunk_aggregates",
     "regroup",
     "wilson",
@@ -97,6 +99,18 @@ def wounded_if_safe(
     return 1.0 - unhurt
 
 
+def bin_index(values: Any, edges: NDArray[np.float64], searchsorted: Any = np.searchsorted) -> Any:
+    """The histogram bin of each value: ``edges[i] <= x < edges[i + 1]`` (the last bin closed,
+    as in ``np.histogram``), and a value past either end in the bin at that end, so that every
+    journey counts (a duration beyond the last edge, 10^5 days, is held in the last bin rather
+    than lost). ``searchsorted``: ``np.searchsorted`` or ``jnp.searchsorted``."""
+    return (searchsorted(edges, values, side="right") - 1).clip(0, len(edges) - 2)
+
+
+def _histogram(values: NDArray[np.float64], edges: NDArray[np.float64]) -> NDArray[np.int64]:
+    return np.bincount(bin_index(values, edges), minlength=len(edges) - 1)
+
+
 def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
     """A chunk reduced to the counts a ``Summary`` keeps (the keys of ``add_aggregates``)."""
     funnel = np.zeros((n_legs, len(OUTCOMES)), np.int64)
@@ -108,9 +122,9 @@ def chunk_aggregates(chunk: Chunk, n_legs: int) -> dict[str, Any]:
         "outcomes": np.bincount(chunk.status, minlength=len(OUTCOMES)),
         "funnel": funnel,
         "safe": int(safe.sum()),
-        "days_safety": np.histogram(chunk.days_to_safety[safe], DAY_EDGES)[0],
-        "days_destination": np.histogram(chunk.days[chunk.status == 0], DAY_EDGES)[0],
-        "cost": np.histogram(chunk.cost, COST_EDGES)[0],
+        "days_safety": _histogram(chunk.days_to_safety[safe], DAY_EDGES),
+        "days_destination": _histogram(chunk.days[chunk.status == DESTINATION], DAY_EDGES),
+        "cost": _histogram(chunk.cost, COST_EDGES),
     }
 
 
@@ -262,15 +276,15 @@ class Summary:
 def regroup(
     counts: list[NDArray[np.int64]], edges: NDArray[np.float64], bars: int = CHART_BARS
 ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
-    """Histograms on the same fine bins, regrouped into about ``bars`` bins over the range where
-    any has counts: the new edges (one more than the bins) and each histogram's counts, a row
-    each (both empty when every count is zero)."""
+    """Histograms on the same fine bins, regrouped into at most ``bars`` bins over the range
+    where any has counts: the new edges (one more than the bins) and each histogram's counts, a
+    row each (both empty when every count is zero)."""
     stacked = np.vstack(counts)
     used = np.flatnonzero(stacked.sum(axis=0))
     if len(used) == 0:
         return np.empty(0), np.empty((len(counts), 0), dtype=np.int64)
     first, last = int(used[0]), int(used[-1])
-    step = max(1, (last - first + 1) // bars)
+    step = max(1, -(-(last - first + 1) // bars))  # rounded up: never more than ``bars``
     lo = np.arange(first, last + 1, step)
     sums = np.add.reduceat(stacked[:, first : last + 1], lo - first, axis=1)
     right = min(int(lo[-1]) + step, len(edges) - 1)

@@ -35,7 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nkescape.atlas import Atlas, AtlasError, bundled_atlas, load_atlas, to_geojson
 from nkescape.atlas.model import ATLAS_JSON_FORMAT
-from nkescape.backends import BACKENDS
+from nkescape.backends import BACKENDS, DEVICES, resolve
 from nkescape.flows.defaults import (
     FIT_FILE,
     FLOWS_OUT,
@@ -570,6 +570,7 @@ def create_app(
                 "months": list(MONTHS),
                 "funding": list(FUNDING),
                 "backends": list(BACKENDS),
+                "devices": list(DEVICES),
                 "scenario_keys": dict(SCENARIO_KEYS),
                 "scenario_months": {"from": f"{start_year}-01", "to": f"{LAST_YEAR}-12"},
             }
@@ -650,7 +651,13 @@ def create_app(
         count = len(result.itineraries)
         if not 1 <= req.itinerary <= count:
             raise ApiError(422, f"itinerary: choose 1-{count} (the plan has that many)")
-        backend = str(req.backend.value)
+        backend, device = str(req.backend.value), str(req.device.value)
+        if not req.adaptive:
+            # Refused here, before a job starts: a kernel or device this server cannot run.
+            with _library_errors():
+                resolve(backend, device)
+        elif (backend, device) not in (("auto", "cpu"), ("numpy", "cpu")):
+            raise ApiError(422, "adaptive: re-planning journeys run the NumPy kernel on the CPU")
 
         def run(progress: Progress) -> dict[str, Any]:
             from nkescape.simulate import simulate, simulate_adaptive
@@ -672,6 +679,7 @@ def create_app(
                     runs=req.runs,
                     seed=req.seed,
                     backend=backend,
+                    device=device,
                     progress=progress.advance,
                 )
             return simulation_result(used, summary)

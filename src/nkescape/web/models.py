@@ -15,13 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nkescape.backends import BACKENDS
+from nkescape.backends import BACKEND_HELP, BACKENDS, DEVICE_HELP, DEVICES
 from nkescape.routing.query import DESTINATION, Funding
 
 __all__ = [
     "AtlasDocument",
     "BackendChoice",
     "Band",
+    "DeviceChoice",
     "ErrorBody",
     "FitDocument",
     "GeoJson",
@@ -41,6 +42,7 @@ __all__ = [
 
 # The simulator's kernels, as the CLI offers them: the choices are built from the library's tuple.
 BackendChoice = StrEnum("BackendChoice", [(b, b) for b in BACKENDS])  # type: ignore[misc]
+DeviceChoice = StrEnum("DeviceChoice", [(d, d) for d in DEVICES])  # type: ignore[misc]
 
 JobKind = Literal["simulate", "scenario"]
 JobState = Literal["queued", "running", "done", "failed", "cancelled"]
@@ -108,10 +110,8 @@ class SimulateRequest(PlanRequest):
     )
     seed: int = Field(1, ge=0, description="Random seed (same seed, same numbers).")
     adaptive: bool = Field(False, description="Re-plan at every place instead of one itinerary.")
-    backend: BackendChoice = Field(
-        BackendChoice("auto"),
-        description="CPU kernel: numpy (the reference), numba (compiled) or auto.",
-    )
+    backend: BackendChoice = Field(BackendChoice("auto"), description=BACKEND_HELP)
+    device: DeviceChoice = Field(DeviceChoice("cpu"), description=DEVICE_HELP)
 
 
 class ScenarioRequest(_Request):
@@ -497,6 +497,7 @@ class MetaResponse(BaseModel):
     months: list[str]
     funding: list[Funding]
     backends: list[str]
+    devices: list[str]
     scenario_keys: dict[str, str]
     scenario_months: dict[str, str] = Field(
         description='The months a scenario may start in: {"from": "YYYY-MM", "to": "YYYY-MM"}.'
