@@ -157,6 +157,58 @@ def draws_floor(model: JourneyModel, n: int) -> float:
     return n * model.n_legs / best(lambda: draws(state, n, *args))
 
 
+def draw_costs(model: JourneyModel, n: int) -> str:
+    """Seconds per draw of each kind the numba kernel makes, and how many of each a journey-leg
+    of ``model`` takes: the arithmetic of the floor."""
+    from numba import njit
+
+    from nkescape.simulate import _numba
+    from nkescape.simulate.step import LOGNORMAL, POINT
+
+    @njit(nogil=True)
+    def uniforms(s: np.ndarray[Any, Any], n: int) -> float:
+        total = 0.0
+        for _ in range(n):
+            total += _numba._uniform(s)
+        return total
+
+    @njit(nogil=True)
+    def normals(s: np.ndarray[Any, Any], n: int) -> float:
+        total = 0.0
+        for _ in range(n):
+            total += _numba._normal(s)
+        return total
+
+    @njit(nogil=True)
+    def exps(s: np.ndarray[Any, Any], n: int) -> float:
+        total, x = 0.0, 0.0
+        for _ in range(n):
+            total += math.exp(x)
+            x += 1e-9
+        return total
+
+    state = np.random.SFC64(2).state["state"]["state"].copy()
+    cost = {}
+    for name, f in (("uniform", uniforms), ("normal", normals), ("exp", exps)):
+        f(state, 10)
+        cost[name] = best(lambda f=f: f(state, n)) / n
+    codes = np.stack([model.dur[:, 0], model.cost[:, 0], model.p_int[:, 0]], axis=1)
+    per_leg = {
+        "normal": float((codes == LOGNORMAL).sum()) / model.n_legs,
+        "exp": float((codes == LOGNORMAL).sum()) / model.n_legs,
+        "uniform": float(
+            ((codes != LOGNORMAL) & (codes != POINT)).sum()
+            + (model.wait_hazard > 0).sum()
+            + (model.betrayal.sum(axis=1) > 0).sum()
+            + 2 * model.n_legs
+        )
+        / model.n_legs,
+    }
+    floor = sum(cost[k] * per_leg[k] for k in cost)
+    parts = ", ".join(f"{per_leg[k]:.2f} {k}s at {cost[k] * 1e9:.1f} ns" for k in cost)
+    return f"a journey-leg takes {parts}: {floor * 1e9:.0f} ns, at most {1 / floor:.3g} per second"
+
+
 def kernels(quick: bool) -> list[tuple[str, dict[str, str]]]:
     """The kernels installed here (JAX not in a quick run: compiling it takes 20 s)."""
     out = [("numpy", {"backend": "numpy"})]
@@ -235,6 +287,7 @@ def main() -> None:
                 f"  bound: the numba kernel's draws alone, one thread: {floor:.3g} journey-legs/s, "
                 f"{floor / top:.3f}x the ceiling ({cores * floor:.3g} on {cores} cores at best)"
             )
+            print(f"  bound: {draw_costs(model, 2_000_000 if args.quick else 20_000_000)}")
         top_end = ceiling()
         print(f"ceiling again at the end: {top_end:.3g} uniforms/s (first {top:.3g})")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

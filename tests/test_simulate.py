@@ -17,7 +17,14 @@ from nkescape.cli import app
 from nkescape.routing import Itinerary, plan
 from nkescape.routing.network import Calendar
 from nkescape.routing.query import Funding, Group, Query
-from nkescape.simulate import JourneyModel, SimulationError, journey_model, simulate, wilson
+from nkescape.simulate import (
+    CHUNK,
+    JourneyModel,
+    SimulationError,
+    journey_model,
+    simulate,
+    wilson,
+)
 from nkescape.simulate.kernel import DEAD, DESTINATION, HIDING, REPATRIATED, SAFETY
 from nkescape.simulate.model import SHAPES
 
@@ -500,6 +507,9 @@ def simulate_model(
         device=device,
         backend=backend,
     )
+    # A run on the CPU takes the CPU's chunks whatever the kernel: the GPU's 2^24 journeys
+    # would take gigabytes of memory here.
+    assert summary.chunk == CHUNK
     hist, edges = summary.histogram("cost")
     paid = int(hist[edges[:-1] >= LEG1_COST].sum())
     return summary.outcomes / summary.runs, summary.funnel, summary.safe, paid

@@ -348,7 +348,7 @@ def simulate(
     query
         The planning question, needed only when ``route`` is not a Plan (``plan.query``).
     chunk
-        Journeys per chunk (default 250,000 on the CPU, 2^24 with JAX).
+        Journeys per chunk (default 250,000 on the CPU, 2^24 on a GPU).
     workers
         Threads over chunks (default: every core), or with ``scheduler="local"`` processes;
         both CPU kernels release the GIL. The aggregates are integer counts, which add up the
@@ -426,8 +426,10 @@ def simulate(
         else wounded_if_safe(model.p_wounded.tolist(), model.to_safe.tolist(), model.start_safe),
     )
     if engine.backend == "jax":
+        # The GPU's chunk would take gigabytes of the CPU's memory: there, the CPU kernels' size.
+        size = chunk or (JAX_CHUNK if engine.device == "gpu" else CHUNK)
         return _simulate_jax(
-            model, summary, runs, root, chunk or JAX_CHUNK, _jax_device(engine), progress, on_start
+            model, summary, runs, root, size, _jax_device(engine), progress, on_start
         )
     kernel = _cpu_kernel(engine.backend)
     chunk = chunk or CHUNK

@@ -313,6 +313,17 @@ def _state(seed: np.random.SeedSequence) -> NDArray[np.uint64]:
     return state
 
 
+# Counters are bumped once per journey from every thread at once; padded by a cache line on each
+# side so that two chunks' small arrays never share one (measured: with the small arrays side by
+# side, two threads ran 1.6 times one thread's rate instead of 2).
+_PAD = 64 // np.dtype(np.int64).itemsize
+
+
+def _counters(n: int) -> NDArray[np.int64]:
+    out: NDArray[np.int64] = np.zeros(n + 2 * _PAD, np.int64)[_PAD : _PAD + n]
+    return out
+
+
 def _run(
     model: JourneyModel,
     n: int,
@@ -330,11 +341,11 @@ def _run(
     )
     out: dict[str, Any] = {
         "runs": n,
-        "outcomes": np.zeros(len(OUTCOMES), np.int64),
-        "funnel": np.zeros((model.n_legs, len(OUTCOMES)), np.int64),
-        "days_safety": np.zeros(len(DAY_EDGES) - 1, np.int64),
-        "days_destination": np.zeros(len(DAY_EDGES) - 1, np.int64),
-        "cost": np.zeros(len(COST_EDGES) - 1, np.int64),
+        "outcomes": _counters(len(OUTCOMES)),
+        "funnel": _counters(model.n_legs * len(OUTCOMES)).reshape(model.n_legs, len(OUTCOMES)),
+        "days_safety": _counters(len(DAY_EDGES) - 1),
+        "days_destination": _counters(len(DAY_EDGES) - 1),
+        "cost": _counters(len(COST_EDGES) - 1),
     }
     out["safe"] = int(
         _journeys(
