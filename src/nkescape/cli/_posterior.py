@@ -9,8 +9,6 @@ CLI, this module imports the library inside its functions, so that ``--help`` st
 
 from __future__ import annotations
 
-import json
-import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from nkescape.cli._common import (
-    announce,
     console,
     fail,
     library_errors,
@@ -242,22 +239,12 @@ def report_posterior_simulation(
     from rich import box
     from rich.table import Table
 
+    from nkescape.cli.simulate import write_summary
     from nkescape.flows.uncertainty import SPREAD_ALPHA
 
-    # Imported here: matplotlib is the slowest import of all, and only a run needs it.
-    from nkescape.report import write_simulation_plots
-
     data = spread.to_json()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        plots = write_simulation_plots(spread.pooled, out_dir)
-    except OSError as exc:
-        fail(f"cannot write to {out_dir}: {exc.strerror}")
-    announce([out_dir / "summary.json", *plots], f"{spread.draws} posterior draws pooled")
-    if as_json:
-        print(json.dumps(data, indent=2))
-        sys.stdout.flush()
+    detail = f"{spread.draws} posterior draws pooled"
+    if write_summary(data, spread.pooled, out_dir, as_json=as_json, detail=detail):
         return
     out = console()
     out.print(header, markup=False)

@@ -281,6 +281,33 @@ def simulate_command(
     report_summary(summary, header, folder, as_json=as_json, extra=[parquet_path] if writer else [])
 
 
+def write_summary(
+    data: dict[str, Any],
+    summary: Summary,
+    out_dir: Path,
+    *,
+    as_json: bool,
+    extra: list[Path] | None = None,
+    detail: str = "",
+) -> bool:
+    """Write ``data`` as summary.json and the plots of ``summary`` to ``out_dir`` (announced on
+    stderr, or exit 1); with ``as_json`` print the JSON and return True: nothing else follows."""
+    # Imported here: matplotlib is the slowest import of all, and only a run needs it.
+    from nkescape.report import write_simulation_plots
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        plots = write_simulation_plots(summary, out_dir)
+    except OSError as exc:
+        fail(f"cannot write to {out_dir}: {exc.strerror}")
+    announce([out_dir / "summary.json", *plots, *(extra or [])], detail)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        sys.stdout.flush()
+    return as_json
+
+
 def report_summary(
     summary: Summary, header: str, out_dir: Path, *, as_json: bool, extra: list[Path] | None = None
 ) -> None:
@@ -291,20 +318,8 @@ def report_summary(
     from rich import box
     from rich.table import Table
 
-    # Imported here: matplotlib is the slowest import of all, and only a run needs it.
-    from nkescape.report import write_simulation_plots
-
     data = summary.to_json()
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "summary.json").write_text(json.dumps(data, indent=2) + "\n", "utf-8")
-        plots = write_simulation_plots(summary, out_dir)
-    except OSError as exc:
-        fail(f"cannot write to {out_dir}: {exc.strerror}")
-    announce([out_dir / "summary.json", *plots, *(extra or [])])
-    if as_json:
-        print(json.dumps(data, indent=2))
-        sys.stdout.flush()
+    if write_summary(data, summary, out_dir, as_json=as_json, extra=extra):
         return
     out = console()
     out.print(header, markup=False)
